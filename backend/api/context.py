@@ -1,0 +1,90 @@
+"""Per-request context: the store, DataLoaders, the caller's language and role."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from backend.domain.i18n import GLOBAL_FALLBACK, Locale
+from backend.domain.live_session import LiveSession
+from backend.domain.poi import Poi
+from backend.domain.region import Region
+from backend.domain.scene import Scene
+from backend.domain.tour import Tour
+from backend.ports import Reads, Store
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _batched(
+    fetch: Any,
+) -> DataLoader[str, Any]:
+    async def load(keys: Sequence[str]) -> list[Any]:
+        found = await fetch(list(keys))
+        return [found.get(key) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+@dataclass
+class Loaders:
+    """One DataLoader per batch read; each request gets fresh ones (no cross-request cache)."""
+
+    reads: Reads
+    regions: DataLoader[str, Region | None] = field(init=False)
+    scenes: DataLoader[str, Scene | None] = field(init=False)
+    scenes_by_region: DataLoader[str, list[Scene] | None] = field(init=False)
+    pois: DataLoader[str, Poi | None] = field(init=False)
+    tours: DataLoader[str, Tour | None] = field(init=False)
+    tours_by_scene: DataLoader[str, list[Tour] | None] = field(init=False)
+    live_sessions: DataLoader[str, LiveSession | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.regions = _batched(self.reads.regions_by_slug)
+        self.scenes = _batched(self.reads.scenes_by_slug)
+        self.scenes_by_region = _batched(self.reads.scenes_by_region)
+        self.pois = _batched(self.reads.pois_by_id)
+        self.tours = _batched(self.reads.tours_by_id)
+        self.tours_by_scene = _batched(self.reads.tours_by_scene)
+        self.live_sessions = _batched(self.reads.live_sessions_by_id)
+
+
+class Context(BaseContext):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        accept_locale: Locale | None,
+        bearer_token: str | None,
+        admin_token: str,
+        asset_base_url: str,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.loaders = Loaders(store.reads)
+        self.accept_locale = accept_locale
+        self.asset_base_url = asset_base_url.rstrip("/")
+        self.is_organiser = bearer_token is not None and hmac.compare_digest(
+            bearer_token.encode(), admin_token.encode()
+        )
+
+    def locale(self, requested: Locale | None) -> Locale | None:
+        """An explicit ``lang`` argument wins over Accept-Language."""
+        return requested or self.accept_locale
+
+    async def scene_locales(self, scene_slug: str) -> tuple[Locale, ...]:
+        """The default locales of the scene's region: the middle of the fallback chain."""
+        scene = await self.loaders.scenes.load(scene_slug)
+        if scene is None:
+            return GLOBAL_FALLBACK
+        region = await self.loaders.regions.load(scene.region_slug)
+        return region.default_locales if region is not None else GLOBAL_FALLBACK
+
+    def asset_url(self, sha256: str, ext: str) -> str:
+        return f"{self.asset_base_url}/assets/{sha256}.{ext}"

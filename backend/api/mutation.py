@@ -1,0 +1,170 @@
+"""Organiser mutations. Each checks the role, converts input, and calls one use case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from backend.api.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    InvalidArgumentError,
+    NotAuthorizedError,
+    NotFoundError,
+    from_domain,
+    not_authorized,
+)
+from backend.api.inputs import (
+    LiveSessionInput,
+    PoiInput,
+    TourInput,
+    to_live_session,
+    to_poi,
+    to_tour,
+)
+from backend.api.types.common import LiveSessionStatusEnum
+from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
+from backend.domain.errors import DomainError
+from backend.domain.ids import new_key, split_qualified_id
+from backend.domain.live_session import LiveSessionStatus
+from backend.services import catalog, live_sessions
+
+_Failure = NotFoundError | InvalidArgumentError | ConflictError | NotAuthorizedError
+
+PoiMutationResult = Annotated[PoiType | _Failure, strawberry.union("PoiMutationResult")]
+TourMutationResult = Annotated[TourType | _Failure, strawberry.union("TourMutationResult")]
+LiveSessionMutationResult = Annotated[
+    LiveSessionType | _Failure | IllegalTransitionError,
+    strawberry.union("LiveSessionMutationResult"),
+]
+
+
+@strawberry.type
+class DeletedPoi:
+    id: strawberry.ID
+
+
+DeletePoiResult = Annotated[DeletedPoi | _Failure, strawberry.union("DeletePoiResult")]
+
+KEY_DESCRIPTION = "Key unique within the scene ([a-z0-9-]); generated when absent."
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a POI in a scene (organisers).")
+    async def create_poi(
+        self,
+        info: CtxInfo,
+        scene_slug: str,
+        input: PoiInput,
+        key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
+    ) -> PoiMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            poi = to_poi(scene_slug, key or new_key("poi"), input)
+            return PoiType(poi=await catalog.create_poi(info.context.store, poi))
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Replace a POI's content (organisers).")
+    async def update_poi(
+        self, info: CtxInfo, id: strawberry.ID, input: PoiInput
+    ) -> PoiMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            scene_slug, key = split_qualified_id("id", id)
+            poi = to_poi(scene_slug, key, input)
+            return PoiType(poi=await catalog.update_poi(info.context.store, id, poi))
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Delete a POI no tour visits (organisers).")
+    async def delete_poi(self, info: CtxInfo, id: strawberry.ID) -> DeletePoiResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            await catalog.delete_poi(info.context.store, id)
+            return DeletedPoi(id=id)
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Create a tour through POIs of one scene (organisers).")
+    async def create_tour(
+        self,
+        info: CtxInfo,
+        scene_slug: str,
+        input: TourInput,
+        key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
+    ) -> TourMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            tour = to_tour(scene_slug, key or new_key("tour"), input)
+            return TourType(tour=await catalog.create_tour(info.context.store, tour))
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Replace a tour's content and stops (organisers).")
+    async def update_tour(
+        self, info: CtxInfo, id: strawberry.ID, input: TourInput
+    ) -> TourMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            scene_slug, key = split_qualified_id("id", id)
+            tour = to_tour(scene_slug, key, input)
+            return TourType(tour=await catalog.update_tour(info.context.store, id, tour))
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Create a scheduled live session; it must start in the future.")
+    async def create_live_session(
+        self,
+        info: CtxInfo,
+        scene_slug: str,
+        input: LiveSessionInput,
+        key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
+    ) -> LiveSessionMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            session = to_live_session(scene_slug, key or new_key("live"), input)
+            created = await live_sessions.create_live_session(info.context.store, session)
+            return LiveSessionType(session=created)
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Move a scheduled session to new times in the future.")
+    async def schedule_live_session(
+        self, info: CtxInfo, id: strawberry.ID, starts_at: datetime, ends_at: datetime
+    ) -> LiveSessionMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            updated = await live_sessions.reschedule_live_session(
+                info.context.store, id, starts_at, ends_at
+            )
+            return LiveSessionType(session=updated)
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Lifecycle: SCHEDULED → LIVE → ENDED, or SCHEDULED → CANCELLED. "
+        "Anything else is an IllegalTransitionError."
+    )
+    async def change_live_session_status(
+        self, info: CtxInfo, id: strawberry.ID, status: LiveSessionStatusEnum
+    ) -> LiveSessionMutationResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        try:
+            updated = await live_sessions.change_live_session_status(
+                info.context.store, id, LiveSessionStatus(status)
+            )
+            return LiveSessionType(session=updated)
+        except DomainError as error:
+            return from_domain(error)  # type: ignore[return-value]

@@ -1,0 +1,45 @@
+"""The GraphQL schema, and its SDL as committed in graphql/schema.graphql."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from backend.api.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    InvalidArgumentError,
+    NotAuthorizedError,
+    NotFoundError,
+)
+from backend.api.mutation import Mutation
+from backend.api.query import Query
+
+# Coarse guards until the hardening issue adds cost limits: a real client never nests
+# deeper than ~10 or sends hundreds of aliases.
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 5_000
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[
+            NotFoundError,
+            InvalidArgumentError,
+            ConflictError,
+            IllegalTransitionError,
+            NotAuthorizedError,
+        ],
+        extensions=[
+            QueryDepthLimiter(max_depth=MAX_DEPTH),
+            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ],
+    )
+
+
+def schema_sdl() -> str:
+    return build_schema().as_str() + "\n"

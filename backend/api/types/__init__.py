@@ -1,0 +1,1 @@
+"""GraphQL object types, each a thin view over a domain object."""

@@ -1,0 +1,127 @@
+"""The ``twinland`` command: serve, load scenes, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from backend.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinland backend")
+scenes_app = typer.Typer(no_args_is_help=True, help="Scene content.")
+schema_app = typer.Typer(no_args_is_help=True, help="The GraphQL schema.")
+app.add_typer(scenes_app, name="scenes")
+app.add_typer(schema_app, name="schema")
+
+DEFAULT_SCHEMA_PATH = Path("graphql/schema.graphql")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    scenes: Annotated[
+        list[Path] | None,
+        typer.Option("--scenes", help="Scene folders (or a folder of them) to load first."),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Overrides TWINLAND_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides TWINLAND_PORT.")] = None,
+) -> None:
+    """Run the HTTP server (GraphQL at /graphql)."""
+    from backend.app import create_app
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    application = create_app(settings, scene_paths=scenes or [])
+    typer.echo(f"twinland serving on http://{host}:{port}/graphql ({settings.mode.value} mode)")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        ws="websockets",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        proxy_headers=False,
+        log_level=settings.log_level,
+        access_log=False,  # our middleware logs every request, with its request id
+    )
+
+
+@scenes_app.command("load")
+def scenes_load(
+    paths: Annotated[list[Path], typer.Argument(help="Scene folders, or folders of them.")],
+) -> None:
+    """Validate and load scenes in one transaction: all of them, or none."""
+    from backend.asset_store import LocalAssetStore
+    from backend.scenes.loader import load_scenes
+    from backend.scenes.parse import ManifestErrors
+    from backend.store.engine import create_engine, migrate
+    from backend.store.sql_store import SqlStore
+
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            report = await load_scenes(SqlStore(engine), LocalAssetStore(settings.asset_dir), paths)
+        finally:
+            await engine.dispose()
+        typer.echo(
+            f"loaded {len(report.scenes)} scene(s) {', '.join(report.scenes)}: "
+            f"{report.pois} POIs, {report.tours} tours, "
+            f"{report.live_sessions_created} new live sessions "
+            f"({report.pois_removed} POIs and {report.tours_removed} tours removed)"
+        )
+
+    try:
+        asyncio.run(run())
+    except ManifestErrors as errors:
+        typer.echo(f"nothing loaded: {len(errors.errors)} problem(s)", err=True)
+        for error in errors.errors:
+            typer.echo(f"  {error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path, typer.Option(help="Where to write the SDL; '-' for stdout.")] = (
+        DEFAULT_SCHEMA_PATH
+    ),
+    check: Annotated[
+        bool, typer.Option(help="Fail if the file differs instead of writing it.")
+    ] = False,
+) -> None:
+    """Write the GraphQL SDL generated from the code."""
+    from backend.api.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if str(out) == "-":
+        sys.stdout.write(sdl)
+        return
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != sdl:
+            typer.echo(f"{out} is stale: run `twinland schema export`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(sdl, encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+def main() -> None:
+    app()

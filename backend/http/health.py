@@ -1,0 +1,41 @@
+"""Liveness, readiness and Prometheus metrics endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from backend.observability import log
+from backend.store.engine import schema_is_current
+
+router = APIRouter()
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    """The process is up and serving; says nothing about its dependencies."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> JSONResponse:
+    """Ready for traffic: the database answers and its schema is at the newest migration."""
+    checks: dict[str, str] = {}
+    try:
+        async with request.app.state.store.engine.connect() as connection:
+            checks["database"] = "ok" if await schema_is_current(connection) else "schema behind"
+    except Exception as error:  # any failure means "not ready", reported, never raised
+        log.warning("readiness check failed", error=str(error))
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> PlainTextResponse:
+    body = generate_latest(request.app.state.metrics.registry)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Scene content: manifest parsing, procedural layer generation and all-or-nothing loading."""

@@ -1,0 +1,212 @@
+"""Layer sources → delivered GLB assets, one per client tier where the source allows.
+
+Procedural sources (height-field terrain, extruded footprints) stand in for what a
+content team would upload; the asset pipeline issue replaces the plain GLB writer with
+the optimising pipeline, through this same seam.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from assets_pipeline.glb import write_glb
+from assets_pipeline.mesh import MeshError, MeshPart
+from assets_pipeline.procedural.footprints import Footprint, extrude_footprints
+from assets_pipeline.procedural.terrain import Heightfield, heightfield, terrain_mesh
+from backend.asset_store import MEDIA_TYPES, LocalAssetStore
+from backend.domain.geo import GeoPoint
+from backend.domain.scene import ClientTier, Layer, LayerAsset, Scene
+from backend.scenes import manifest as m
+from backend.scenes.parse import ManifestError, ScenePackage
+
+# Grid samples per side for terrain by tier: desktop renders the full grid; phones and
+# standalone headsets get a quarter of the triangles (their frame and memory budgets).
+TERRAIN_SAMPLES = {ClientTier.DESKTOP: 257, ClientTier.MOBILE: 129, ClientTier.VR: 129}
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+
+
+def _color(hex_color: str | None, default: tuple[float, float, float, float]) -> tuple[
+    float, float, float, float
+]:
+    if not hex_color or len(hex_color) != 7 or not hex_color.startswith("#"):
+        return default
+    try:
+        r, g, b = (int(hex_color[i : i + 2], 16) / 255.0 for i in (1, 3, 5))
+    except ValueError:
+        return default
+    return (r, g, b, 1.0)
+
+
+def _source_file(package: ScenePackage, layer_key: str, relative: str) -> Path:
+    path = (package.folder / relative).resolve()
+    if package.folder.resolve() not in path.parents:
+        raise ManifestError(
+            package.folder / "scene.toml",
+            f"layers.{layer_key}.source",
+            f"{relative!r} points outside the scene folder",
+        )
+    if not path.is_file():
+        raise ManifestError(
+            package.folder / "scene.toml", f"layers.{layer_key}.source", f"{relative!r} is missing"
+        )
+    if path.stat().st_size > MAX_SOURCE_BYTES:
+        raise ManifestError(path, "", "is larger than 64 MiB")
+    return path
+
+
+def _footprints(
+    package: ScenePackage, path: Path, ground: Heightfield | None
+) -> list[Footprint]:
+    try:
+        collection: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(path, "", f"is not valid GeoJSON: {error}") from None
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        raise ManifestError(path, "type", "must be a FeatureCollection")
+    frame = package.scene.georeference.frame
+    out: list[Footprint] = []
+    for i, feature in enumerate(collection.get("features", [])):
+        where = f"features[{i}]"
+        geometry = feature.get("geometry") or {}
+        props = feature.get("properties") or {}
+        if geometry.get("type") != "Polygon" or not geometry.get("coordinates"):
+            raise ManifestError(path, f"{where}.geometry", "must be a Polygon")
+        height = props.get("height_m")
+        if not isinstance(height, int | float) or not 0 < height <= 1000:
+            raise ManifestError(path, f"{where}.properties.height_m", "must be in (0, 1000] m")
+        try:
+            ring = np.array(
+                [
+                    frame.to_enu(GeoPoint.of("coordinates", float(lat), float(lon)))[:2]
+                    for lon, lat in geometry["coordinates"][0]
+                ],
+                dtype=np.float64,
+            )
+        except Exception as error:
+            raise ManifestError(path, f"{where}.geometry.coordinates", str(error)) from None
+        base = (
+            float(min(ground.height_at(float(e), float(n)) for e, n in ring))
+            if ground is not None
+            else 0.0
+        )
+        out.append(
+            Footprint(
+                ring_m=ring,
+                height_m=float(height),
+                base_m=max(base, 0.0),
+                color_rgba=_color(props.get("color"), (0.82, 0.80, 0.76, 1.0)),
+            )
+        )
+    return out
+
+
+def _glb_asset(store: LocalAssetStore, tier: ClientTier, part: MeshPart, scene: Scene) -> LayerAsset:
+    origin = scene.georeference.origin
+    data = write_glb(
+        [part],
+        extras={
+            "scene": scene.slug,
+            "origin": {"lat": origin.lat_deg, "lon": origin.lon_deg, "height_m": origin.height_m},
+            "axes": "glTF y-up: +x east, +y up, -z north (ENU metres)",
+        },
+    )
+    return LayerAsset(
+        tier=tier,
+        sha256=store.put(data, "glb"),
+        media_type=MEDIA_TYPES["glb"],
+        byte_size=len(data),
+        triangle_count=int(part.indices.shape[0]),
+    )
+
+
+def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
+    """Generate every layer's assets into ``store``; the scene with its layers' assets."""
+    scene = package.scene
+    geo = scene.georeference
+    terrain_source = next(
+        (s for s in package.layer_sources.values() if isinstance(s, m.HeightfieldSource)), None
+    )
+    ground = None
+    if terrain_source is not None:
+        ground = heightfield(
+            geo.extent_east_m,
+            geo.extent_north_m,
+            TERRAIN_SAMPLES[ClientTier.DESKTOP],
+            seed=terrain_source.seed,
+            relief_m=terrain_source.relief_m,
+            sea_level_m=terrain_source.sea_level_m,
+            coast=terrain_source.coast,
+        )
+    layers: list[Layer] = []
+    for layer in scene.layers:
+        source = package.layer_sources[layer.key]
+        try:
+            assets = _layer_assets(package, store, layer, source, ground)
+        except MeshError as error:
+            raise ManifestError(
+                package.folder / "scene.toml", f"layers.{layer.key}.source", str(error)
+            ) from None
+        layers.append(replace(layer, assets=tuple(assets)))
+    return replace(scene, layers=tuple(layers))
+
+
+def _layer_assets(
+    package: ScenePackage,
+    store: LocalAssetStore,
+    layer: Layer,
+    source: m.LayerSource | m.FileSource,
+    ground: Heightfield | None,
+) -> list[LayerAsset]:
+    scene = package.scene
+    geo = scene.georeference
+    if isinstance(source, m.HeightfieldSource):
+        assets = []
+        for tier, samples in TERRAIN_SAMPLES.items():
+            field = heightfield(
+                geo.extent_east_m,
+                geo.extent_north_m,
+                samples,
+                seed=source.seed,
+                relief_m=source.relief_m,
+                sea_level_m=source.sea_level_m,
+                coast=source.coast,
+            )
+            assets.append(_glb_asset(store, tier, terrain_mesh(field, name=layer.key), scene))
+        return assets
+    if isinstance(source, m.FootprintsSource):
+        path = _source_file(package, layer.key, source.footprints)
+        footprints = _footprints(package, path, ground)
+        if not footprints:
+            raise ManifestError(path, "features", "has no buildings")
+        part = extrude_footprints(footprints, name=layer.key)
+        return [_glb_asset(store, ClientTier.DESKTOP, part, scene)]
+    path = _source_file(package, layer.key, source.file)
+    return [_placed_glb(store, path)]
+
+
+def _placed_glb(store: LocalAssetStore, path: Path) -> LayerAsset:
+    """An existing GLB, checked by parsing it; the pipeline issue will optimise it too."""
+    if path.suffix.lower() != ".glb":
+        raise ManifestError(path, "", "only .glb files can be placed as layers for now")
+    data = path.read_bytes()
+    if data[:4] != b"glTF":
+        raise ManifestError(path, "", "is not a GLB file (bad magic)")
+    try:
+        loaded = trimesh.load(file_obj=io.BytesIO(data), file_type="glb", force="scene")
+        triangles = sum(len(g.faces) for g in loaded.geometry.values())
+    except Exception as error:
+        raise ManifestError(path, "", f"cannot be parsed as glTF: {error}") from None
+    return LayerAsset(
+        tier=ClientTier.DESKTOP,
+        sha256=store.put(data, "glb"),
+        media_type=MEDIA_TYPES["glb"],
+        byte_size=len(data),
+        triangle_count=triangles,
+    )

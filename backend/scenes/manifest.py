@@ -1,0 +1,164 @@
+"""The structure of scene manifests (docs/scene-manifest.md). Rules live in the domain;
+these models only check shape and types, and forbid unknown keys so typos fail loudly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Texts = dict[str, str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class BoundsModel(_Strict):
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+class RegionModel(_Strict):
+    slug: str
+    name: Texts
+    province: Texts | None = None
+    bounds: BoundsModel
+    default_locales: list[str] = Field(min_length=1)
+    timezone: str = "Asia/Seoul"
+
+
+class OriginModel(_Strict):
+    lat: float
+    lon: float
+    height_m: float = 0.0
+
+
+class ExtentModel(_Strict):
+    east: float
+    north: float
+
+
+class SceneInfoModel(_Strict):
+    name: Texts
+    description: Texts | None = None
+    origin: OriginModel
+    extent_m: ExtentModel
+
+
+class HeightfieldSource(_Strict):
+    generator: Literal["heightfield"]
+    seed: int = 0
+    relief_m: float = Field(gt=0, le=9000)
+    sea_level_m: float = 0.0
+    coast: Literal["none", "north", "east", "south", "west"] = "none"
+
+
+class FootprintsSource(_Strict):
+    generator: Literal["extruded-footprints"]
+    footprints: str
+
+
+class FileSource(_Strict):
+    file: str
+
+
+LayerSource = Annotated[HeightfieldSource | FootprintsSource, Field(discriminator="generator")]
+
+
+class LayerModel(_Strict):
+    key: str
+    kind: str
+    name: Texts
+    source: LayerSource | FileSource
+
+
+class SceneManifest(_Strict):
+    schema_version: Literal[1]
+    slug: str
+    region: RegionModel
+    scene: SceneInfoModel
+    layers: list[LayerModel] = Field(default_factory=list)
+
+
+class IntervalModel(_Strict):
+    days: str
+    opens: str
+    closes: str
+
+
+class MediaModel(_Strict):
+    kind: str
+    url: str
+    caption: Texts | None = None
+    attribution: str | None = None
+    license: str | None = None
+
+
+class PoiModel(_Strict):
+    key: str
+    category: str
+    lat: float
+    lon: float
+    height_m: float = 0.0
+    anchor_m: tuple[float, float, float] | None = None
+    name: Texts
+    description: Texts | None = None
+    tags: list[str] = Field(default_factory=list)
+    accessibility: Texts | None = None
+    opening_hours: Literal["24/7"] | list[IntervalModel] | None = None
+    opening_hours_note: Texts | None = None
+    media: list[MediaModel] = Field(default_factory=list)
+
+
+class PoisFile(_Strict):
+    poi: list[PoiModel] = Field(default_factory=list)
+
+
+class CameraModel(_Strict):
+    lat: float | None = None
+    lon: float | None = None
+    height_m: float | None = None
+    position_m: tuple[float, float, float] | None = None
+    heading_deg: float
+    pitch_deg: float
+    roll_deg: float = 0.0
+    fov_deg: float = 60.0
+
+
+class StopModel(_Strict):
+    poi: str
+    dwell_min: int = 10
+    narration: Texts | None = None
+    camera: CameraModel
+
+
+class TourModel(_Strict):
+    key: str
+    name: Texts
+    description: Texts | None = None
+    estimated_duration_min: int | None = None
+    stops: list[StopModel]
+
+
+class ToursFile(_Strict):
+    tour: list[TourModel] = Field(default_factory=list)
+
+
+class LiveSessionModel(_Strict):
+    key: str
+    title: Texts
+    description: Texts | None = None
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    visibility: Literal["public", "unlisted"] = "public"
+    tour: str | None = None
+    host: Texts | None = None
+
+
+class LiveSessionsFile(_Strict):
+    live_session: list[LiveSessionModel] = Field(default_factory=list)

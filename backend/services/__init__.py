@@ -1,0 +1,1 @@
+"""Use cases: the steps of each command (validate, check references, write), transport-free."""

@@ -1,0 +1,1 @@
+"""Storage adapters: one SQLAlchemy implementation for SQLite (embedded) and PostgreSQL."""

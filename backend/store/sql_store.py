@@ -1,0 +1,314 @@
+"""The SQL store: the ``Store`` port over SQLAlchemy Core, for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from backend.domain.errors import Conflict
+from backend.domain.live_session import LiveSession, LiveSessionStatus, Visibility
+from backend.domain.poi import Poi
+from backend.domain.poi_query import Cursor, PageRequest, PoiFilter
+from backend.domain.region import Region
+from backend.domain.scene import Scene
+from backend.domain.tour import Tour
+from backend.ports import Origin, PoiHit, PoiPage
+from backend.store import codec
+from backend.store.poi_search import count_statement, search_statement
+from backend.store.tables import live_sessions, pois, regions, scenes, tour_stops, tours
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlReads:
+    """Queries; each runs on its own pooled connection unless bound to a transaction."""
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
+        self._engine = engine
+        self._connection = connection
+        self._dialect = engine.dialect.name
+
+    async def _rows(self, statement: sa.Executable) -> Sequence[sa.RowMapping]:
+        if self._connection is not None:
+            return (await self._connection.execute(statement)).mappings().all()
+        async with self._engine.connect() as connection:
+            return (await connection.execute(statement)).mappings().all()
+
+    async def regions(self) -> list[Region]:
+        rows = await self._rows(sa.select(regions).order_by(regions.c.slug))
+        return [codec.region_from(row) for row in rows]
+
+    async def regions_by_slug(self, slugs: Sequence[str]) -> dict[str, Region]:
+        rows = await self._rows(sa.select(regions).where(regions.c.slug.in_(list(slugs))))
+        return {row["slug"]: codec.region_from(row) for row in rows}
+
+    async def scenes_by_slug(self, slugs: Sequence[str]) -> dict[str, Scene]:
+        rows = await self._rows(sa.select(scenes).where(scenes.c.slug.in_(list(slugs))))
+        return {row["slug"]: codec.scene_from(row) for row in rows}
+
+    async def scenes_by_region(self, region_slugs: Sequence[str]) -> dict[str, list[Scene]]:
+        rows = await self._rows(
+            sa.select(scenes)
+            .where(scenes.c.region_slug.in_(list(region_slugs)))
+            .order_by(scenes.c.slug)
+        )
+        out: dict[str, list[Scene]] = defaultdict(list)
+        for row in rows:
+            out[row["region_slug"]].append(codec.scene_from(row))
+        return out
+
+    async def pois_by_id(self, ids: Sequence[str]) -> dict[str, Poi]:
+        rows = await self._rows(sa.select(pois).where(pois.c.id.in_(list(ids))))
+        return {row["id"]: codec.poi_from(row) for row in rows}
+
+    async def search_pois(self, where: PoiFilter, page: PageRequest) -> PoiPage:
+        rows = await self._rows(search_statement(self._dialect, where, page))
+        hits = [
+            PoiHit(
+                poi=codec.poi_from(row),
+                cursor=Cursor(where.order, float(row["sort_key"]), row["row"]).encode(),
+                distance_m=float(row["sort_key"]) if where.near is not None else None,
+            )
+            for row in rows[: page.first]
+        ]
+        return PoiPage(hits=hits, has_next_page=len(rows) > page.first)
+
+    async def count_pois(self, where: PoiFilter) -> int:
+        rows = await self._rows(count_statement(self._dialect, where))
+        return int(next(iter(rows[0].values())))
+
+    async def _tours(self, condition: sa.ColumnElement[bool]) -> list[Tour]:
+        tour_rows = await self._rows(sa.select(tours).where(condition).order_by(tours.c.row))
+        if not tour_rows:
+            return []
+        stop_rows = await self._rows(
+            sa.select(tour_stops, pois.c.key.label("poi_key"))
+            .join(pois, pois.c.row == tour_stops.c.poi_row)
+            .where(tour_stops.c.tour_row.in_([row["row"] for row in tour_rows]))
+            .order_by(tour_stops.c.tour_row, tour_stops.c.position)
+        )
+        stops_by_tour: dict[int, list[Any]] = defaultdict(list)
+        for stop in stop_rows:
+            stops_by_tour[stop["tour_row"]].append(codec.stop_from(stop, stop["poi_key"]))
+        return [
+            Tour(
+                scene_slug=row["scene_slug"],
+                key=row["key"],
+                name=codec.required_text_in(row["name"]),
+                description=codec.text_in(row["description"]),
+                estimated_duration_min=row["estimated_duration_min"],
+                stops=tuple(stops_by_tour[row["row"]]),
+            )
+            for row in tour_rows
+        ]
+
+    async def tours_by_id(self, ids: Sequence[str]) -> dict[str, Tour]:
+        return {tour.id: tour for tour in await self._tours(tours.c.id.in_(list(ids)))}
+
+    async def tours_by_scene(self, scene_slugs: Sequence[str]) -> dict[str, list[Tour]]:
+        out: dict[str, list[Tour]] = defaultdict(list)
+        for tour in await self._tours(tours.c.scene_slug.in_(list(scene_slugs))):
+            out[tour.scene_slug].append(tour)
+        return out
+
+    async def live_sessions_by_id(self, ids: Sequence[str]) -> dict[str, LiveSession]:
+        rows = await self._rows(sa.select(live_sessions).where(live_sessions.c.id.in_(list(ids))))
+        return {row["id"]: codec.live_session_from(row) for row in rows}
+
+    async def list_live_sessions(
+        self,
+        *,
+        statuses: Sequence[LiveSessionStatus] | None,
+        scene_slug: str | None,
+        include_unlisted: bool,
+    ) -> list[LiveSession]:
+        stmt = sa.select(live_sessions).order_by(live_sessions.c.starts_at, live_sessions.c.row)
+        if statuses:
+            stmt = stmt.where(live_sessions.c.status.in_([s.value for s in statuses]))
+        if scene_slug is not None:
+            stmt = stmt.where(live_sessions.c.scene_slug == scene_slug)
+        if not include_unlisted:
+            stmt = stmt.where(live_sessions.c.visibility == Visibility.PUBLIC.value)
+        return [codec.live_session_from(row) for row in await self._rows(stmt)]
+
+
+class SqlWrites(SqlReads):
+    """Changes on one transaction's connection; the caller commits or rolls back."""
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+        super().__init__(engine, connection)
+        self._tx = connection
+
+    def _insert(self, table: sa.Table) -> Any:
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        return dialect_insert(table)
+
+    async def _upsert(self, table: sa.Table, values: dict[str, Any], keys: list[str]) -> None:
+        values = {**values, "updated_at": _now()}
+        stmt = self._insert(table).values(**values)
+        changed = {name: stmt.excluded[name] for name in values if name not in keys}
+        await self._tx.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
+
+    async def lock_scene(self, scene_slug: str) -> None:
+        if self._dialect == "postgresql":
+            # Serialises concurrent loads of one scene; SQLite has one writer at a time anyway.
+            await self._tx.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:slug))"), {"slug": scene_slug}
+            )
+
+    async def upsert_region(self, region: Region) -> None:
+        await self._upsert(regions, codec.region_row(region), ["slug"])
+
+    async def upsert_scene(self, scene: Scene) -> None:
+        await self._upsert(scenes, codec.scene_row(scene), ["slug"])
+
+    async def upsert_poi(self, poi: Poi, origin: Origin) -> None:
+        await self._upsert(pois, codec.poi_row(poi, origin), ["scene_slug", "key"])
+
+    async def insert_poi(self, poi: Poi, origin: Origin) -> None:
+        try:
+            async with self._tx.begin_nested():
+                await self._tx.execute(
+                    sa.insert(pois).values(**codec.poi_row(poi, origin), updated_at=_now())
+                )
+        except IntegrityError:
+            raise Conflict(f"POI {poi.id!r} already exists") from None
+
+    async def delete_poi(self, poi_id: str) -> bool:
+        return await self._delete_pois(pois.c.id == poi_id) == 1
+
+    async def delete_pois(self, scene_slug: str, keep_keys: Sequence[str], origin: Origin) -> int:
+        return await self._delete_pois(
+            (pois.c.scene_slug == scene_slug)
+            & (pois.c.origin == origin)
+            & pois.c.key.not_in(list(keep_keys))
+        )
+
+    async def _delete_pois(self, doomed: sa.ColumnElement[bool]) -> int:
+        # Checked first so the error names the tour, rather than a bare FK violation.
+        visited = await self._rows(
+            sa.select(pois.c.id, tours.c.id.label("tour_id"))
+            .join(tour_stops, tour_stops.c.poi_row == pois.c.row)
+            .join(tours, tours.c.row == tour_stops.c.tour_row)
+            .where(doomed)
+            .limit(1)
+        )
+        if visited:
+            raise Conflict(
+                f"POI {visited[0]['id']!r} cannot be removed: tour {visited[0]['tour_id']!r} "
+                "visits it"
+            )
+        result = await self._tx.execute(sa.delete(pois).where(doomed))
+        return int(result.rowcount)
+
+    async def upsert_tour(self, tour: Tour, origin: Origin) -> None:
+        await self._upsert(
+            tours,
+            {
+                "id": tour.id,
+                "scene_slug": tour.scene_slug,
+                "key": tour.key,
+                "name": codec.text_out(tour.name),
+                "description": codec.text_out(tour.description),
+                "estimated_duration_min": tour.estimated_duration_min,
+                "origin": origin,
+            },
+            ["scene_slug", "key"],
+        )
+        tour_row = (
+            await self._tx.execute(sa.select(tours.c.row).where(tours.c.id == tour.id))
+        ).scalar_one()
+        found = await self._tx.execute(
+            sa.select(pois.c.key, pois.c.row).where(
+                pois.c.scene_slug == tour.scene_slug,
+                pois.c.key.in_([stop.poi_key for stop in tour.stops]),
+            )
+        )
+        poi_rows: dict[str, int] = {key: row for key, row in found}
+        await self._tx.execute(sa.delete(tour_stops).where(tour_stops.c.tour_row == tour_row))
+        await self._tx.execute(
+            sa.insert(tour_stops),
+            [
+                {
+                    "tour_row": tour_row,
+                    "position": position,
+                    "poi_row": poi_rows[stop.poi_key],
+                    "dwell_min": stop.dwell_min,
+                    "camera": codec.camera_out(stop.camera),
+                    "narration": codec.text_out(stop.narration),
+                }
+                for position, stop in enumerate(tour.stops)
+            ],
+        )
+
+    async def delete_tours(self, scene_slug: str, keep_keys: Sequence[str], origin: Origin) -> int:
+        result = await self._tx.execute(
+            sa.delete(tours).where(
+                (tours.c.scene_slug == scene_slug)
+                & (tours.c.origin == origin)
+                & tours.c.key.not_in(list(keep_keys))
+            )
+        )
+        return int(result.rowcount)
+
+    async def insert_live_session(self, session: LiveSession) -> None:
+        try:
+            async with self._tx.begin_nested():
+                await self._tx.execute(
+                    sa.insert(live_sessions).values(
+                        **codec.live_session_row(session), version=1, updated_at=_now()
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"live session {session.id!r} already exists") from None
+
+    async def update_live_session(
+        self, session: LiveSession, expected_status: LiveSessionStatus
+    ) -> None:
+        """Compare-and-set on status: of two concurrent transitions, exactly one lands."""
+        result = await self._tx.execute(
+            sa.update(live_sessions)
+            .where(
+                live_sessions.c.id == session.id,
+                live_sessions.c.status == expected_status.value,
+            )
+            .values(
+                **codec.live_session_row(session),
+                version=live_sessions.c.version + 1,
+                updated_at=_now(),
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"live session {session.id!r} was changed concurrently; reload it")
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._reads = SqlReads(engine)
+
+    @property
+    def reads(self) -> SqlReads:
+        return self._reads
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlWrites]:
+        async with self.engine.begin() as connection:
+            yield SqlWrites(self.engine, connection)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,122 @@
+"""Table definitions: the current shape of the schema (migrations are its history)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from backend.store.column_types import Json, TokenList, UtcDateTime
+
+metadata = sa.MetaData()
+
+regions = sa.Table(
+    "regions",
+    metadata,
+    sa.Column("slug", sa.String(64), primary_key=True),
+    sa.Column("name", Json, nullable=False),
+    sa.Column("province", Json),
+    sa.Column("south_deg", sa.Float, nullable=False),
+    sa.Column("west_deg", sa.Float, nullable=False),
+    sa.Column("north_deg", sa.Float, nullable=False),
+    sa.Column("east_deg", sa.Float, nullable=False),
+    sa.Column("default_locales", Json, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+scenes = sa.Table(
+    "scenes",
+    metadata,
+    sa.Column("slug", sa.String(64), primary_key=True),
+    sa.Column("region_slug", sa.String(64), sa.ForeignKey("regions.slug"), nullable=False),
+    sa.Column("name", Json, nullable=False),
+    sa.Column("description", Json),
+    sa.Column("origin_lat_deg", sa.Float, nullable=False),
+    sa.Column("origin_lon_deg", sa.Float, nullable=False),
+    sa.Column("origin_height_m", sa.Float, nullable=False),
+    sa.Column("extent_east_m", sa.Float, nullable=False),
+    sa.Column("extent_north_m", sa.Float, nullable=False),
+    sa.Column("layers", Json, nullable=False),  # ordered; each with its per-tier assets
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_scenes_region_slug", "region_slug"),
+)
+
+pois = sa.Table(
+    "pois",
+    metadata,
+    # ``row`` is the integer key the spatial and text indexes point at.
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(130), nullable=False, unique=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("lat_deg", sa.Float, nullable=False),
+    sa.Column("lon_deg", sa.Float, nullable=False),
+    sa.Column("height_m", sa.Float, nullable=False),
+    sa.Column("anchor_m", Json),
+    sa.Column("name", Json, nullable=False),
+    sa.Column("description", Json),
+    sa.Column("tags", Json, nullable=False),
+    sa.Column("opening_hours", Json),
+    sa.Column("opening_hours_note", Json),
+    sa.Column("accessibility", Json),
+    sa.Column("media", Json, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("name_text", sa.Text, nullable=False),  # normalized names: relevance ranking
+    sa.Column("search_text", sa.Text, nullable=False),  # normalized text: substring re-check
+    sa.Column("search_tokens", TokenList, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("scene_slug", "key", name="uq_pois_scene_key"),
+    sa.Index("ix_pois_category", "category"),
+)
+
+tours = sa.Table(
+    "tours",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(130), nullable=False, unique=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("name", Json, nullable=False),
+    sa.Column("description", Json),
+    sa.Column("estimated_duration_min", sa.Integer),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("scene_slug", "key", name="uq_tours_scene_key"),
+)
+
+tour_stops = sa.Table(
+    "tour_stops",
+    metadata,
+    sa.Column("tour_row", sa.Integer, sa.ForeignKey("tours.row", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    # RESTRICT: a POI that a tour visits cannot vanish under it.
+    sa.Column("poi_row", sa.Integer, sa.ForeignKey("pois.row", ondelete="RESTRICT"),
+              nullable=False),
+    sa.Column("dwell_min", sa.Integer, nullable=False),
+    sa.Column("camera", Json, nullable=False),
+    sa.Column("narration", Json),
+    sa.Index("ix_tour_stops_poi_row", "poi_row"),
+)
+
+live_sessions = sa.Table(
+    "live_sessions",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(130), nullable=False, unique=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("title", Json, nullable=False),
+    sa.Column("description", Json),
+    sa.Column("host", Json),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("ends_at", UtcDateTime, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tour_key", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False),  # optimistic concurrency
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("scene_slug", "key", name="uq_live_sessions_scene_key"),
+    sa.Index("ix_live_sessions_status_starts", "status", "starts_at"),
+)
