@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_ADMIN_TOKEN = "twinland-dev-admin"  # noqa: S105 - a dev default; refused in production
+DEV_ADMIN_TOKEN = "twinland-dev-admin"
 
 
 class Mode(str, Enum):

@@ -53,7 +53,10 @@ class NotAuthorizedError(Error):
 
 
 AnyError = (
-    NotFoundError | InvalidArgumentError | ConflictError | IllegalTransitionError
+    NotFoundError
+    | InvalidArgumentError
+    | ConflictError
+    | IllegalTransitionError
     | NotAuthorizedError
 )
 

@@ -121,7 +121,9 @@ class Mutation:
         except DomainError as error:
             return from_domain(error)  # type: ignore[return-value]
 
-    @strawberry.mutation(description="Create a scheduled live session; it must start in the future.")
+    @strawberry.mutation(
+        description="Create a scheduled live session; it must start in the future."
+    )
     async def create_live_session(
         self,
         info: CtxInfo,
@@ -136,7 +138,7 @@ class Mutation:
             created = await live_sessions.create_live_session(info.context.store, session)
             return LiveSessionType(session=created)
         except DomainError as error:
-            return from_domain(error)  # type: ignore[return-value]
+            return from_domain(error)
 
     @strawberry.mutation(description="Move a scheduled session to new times in the future.")
     async def schedule_live_session(
@@ -150,7 +152,7 @@ class Mutation:
             )
             return LiveSessionType(session=updated)
         except DomainError as error:
-            return from_domain(error)  # type: ignore[return-value]
+            return from_domain(error)
 
     @strawberry.mutation(
         description="Lifecycle: SCHEDULED → LIVE → ENDED, or SCHEDULED → CANCELLED. "
@@ -167,4 +169,4 @@ class Mutation:
             )
             return LiveSessionType(session=updated)
         except DomainError as error:
-            return from_domain(error)  # type: ignore[return-value]
+            return from_domain(error)

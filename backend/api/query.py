@@ -139,8 +139,9 @@ class Query:
         except DomainError as error:
             return from_domain(error)  # type: ignore[return-value]
         edges = [
-            PoiEdge(cursor=h.cursor, node=PoiType(poi=h.poi, default_lang=lang),
-                    distance_m=h.distance_m)
+            PoiEdge(
+                cursor=h.cursor, node=PoiType(poi=h.poi, default_lang=lang), distance_m=h.distance_m
+            )
             for h in result.hits
         ]
         for hit in result.hits:  # prime the loader: `poi(id)` in the same request is free

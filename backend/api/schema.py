@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
@@ -23,6 +25,12 @@ MAX_TOKENS = 5_000
 
 
 def build_schema() -> strawberry.Schema:
+    # Instances are strawberry's documented usage; its annotation only admits classes.
+    limits: list[Any] = [
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -33,11 +41,7 @@ def build_schema() -> strawberry.Schema:
             IllegalTransitionError,
             NotAuthorizedError,
         ],
-        extensions=[
-            QueryDepthLimiter(max_depth=MAX_DEPTH),
-            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ],
+        extensions=limits,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,5 +100,5 @@ class Tour:
         points = [scene_pois[stop.poi_key].location for stop in self.stops]
         return sum(
             haversine_m(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg)
-            for a, b in zip(points, points[1:], strict=False)
+            for a, b in itertools.pairwise(points)
         )

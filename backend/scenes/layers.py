@@ -199,8 +199,8 @@ def _placed_glb(store: LocalAssetStore, path: Path) -> LayerAsset:
     if data[:4] != b"glTF":
         raise ManifestError(path, "", "is not a GLB file (bad magic)")
     try:
-        loaded = trimesh.load(file_obj=io.BytesIO(data), file_type="glb", force="scene")
-        triangles = sum(len(g.faces) for g in loaded.geometry.values())
+        loaded = trimesh.load_scene(file_obj=io.BytesIO(data), file_type="glb")
+        triangles = int(sum(len(g.faces) for g in loaded.geometry.values()))
     except Exception as error:
         raise ManifestError(path, "", f"cannot be parsed as glTF: {error}") from None
     return LayerAsset(

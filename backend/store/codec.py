@@ -16,7 +16,7 @@ from backend.domain.scene import ClientTier, Georeference, Layer, LayerAsset, La
 from backend.domain.text_search import index_tokens, normalize, search_text
 from backend.domain.tour import CameraPose, TourStop
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]  # SQLAlchemy RowMapping is keyed by Any
 
 
 def text_out(value: LocalizedText | None) -> dict[str, str] | None:
@@ -150,7 +150,8 @@ def _hours_in(value: Mapping[str, Any] | None) -> OpeningHours | None:
         always_open=value["always_open"],
         intervals=tuple(
             WeeklyInterval(
-                frozenset(i["weekdays"]), time.fromisoformat(i["opens"]),
+                frozenset(i["weekdays"]),
+                time.fromisoformat(i["opens"]),
                 time.fromisoformat(i["closes"]),
             )
             for i in value["intervals"]
@@ -238,8 +239,9 @@ def stop_from(row: Row, poi_key: str) -> TourStop:
     x, y, z = cam["position_m"]
     return TourStop(
         poi_key=poi_key,
-        camera=CameraPose((x, y, z), cam["heading_deg"], cam["pitch_deg"], cam["roll_deg"],
-                          cam["fov_deg"]),
+        camera=CameraPose(
+            (x, y, z), cam["heading_deg"], cam["pitch_deg"], cam["roll_deg"], cam["fov_deg"]
+        ),
         narration=text_in(row["narration"]),
         dwell_min=row["dwell_min"],
     )

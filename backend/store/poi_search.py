@@ -56,10 +56,12 @@ def _bbox_prefilter(dialect: str, boxes: list[BoundingBox]) -> ColumnElement[boo
             *(
                 location.op("<@")(
                     sa.func.box(
-                        sa.func.point(sa.literal(b.west_deg, sa.Float),
-                                      sa.literal(b.south_deg, sa.Float)),
-                        sa.func.point(sa.literal(b.east_deg, sa.Float),
-                                      sa.literal(b.north_deg, sa.Float)),
+                        sa.func.point(
+                            sa.literal(b.west_deg, sa.Float), sa.literal(b.south_deg, sa.Float)
+                        ),
+                        sa.func.point(
+                            sa.literal(b.east_deg, sa.Float), sa.literal(b.north_deg, sa.Float)
+                        ),
                     )
                 )
                 for b in boxes

@@ -87,12 +87,14 @@ tours = sa.Table(
 tour_stops = sa.Table(
     "tour_stops",
     metadata,
-    sa.Column("tour_row", sa.Integer, sa.ForeignKey("tours.row", ondelete="CASCADE"),
-              primary_key=True),
+    sa.Column(
+        "tour_row", sa.Integer, sa.ForeignKey("tours.row", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("position", sa.Integer, primary_key=True),
     # RESTRICT: a POI that a tour visits cannot vanish under it.
-    sa.Column("poi_row", sa.Integer, sa.ForeignKey("pois.row", ondelete="RESTRICT"),
-              nullable=False),
+    sa.Column(
+        "poi_row", sa.Integer, sa.ForeignKey("pois.row", ondelete="RESTRICT"), nullable=False
+    ),
     sa.Column("dwell_min", sa.Integer, nullable=False),
     sa.Column("camera", Json, nullable=False),
     sa.Column("narration", Json),

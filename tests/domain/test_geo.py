@@ -47,7 +47,8 @@ def test_a_box_across_the_antimeridian_splits_into_two_that_cover_it():
     box = BoundingBox.of("bbox", -20.0, 170.0, -10.0, -170.0)
     parts = box.split_at_antimeridian()
     assert len(parts) == 2
-    assert box.contains(-15.0, 179.9) and box.contains(-15.0, -179.9)
+    assert box.contains(-15.0, 179.9)
+    assert box.contains(-15.0, -179.9)
     assert not box.contains(-15.0, 0.0)
     assert any(p.contains(-15.0, 179.9) for p in parts)
     assert any(p.contains(-15.0, -179.9) for p in parts)
@@ -73,8 +74,13 @@ def test_the_bounding_box_of_a_circle_contains_every_point_of_the_circle(
     assert circle.bounding_box().contains(math.degrees(phi2), lon2)
 
 
-@given(lat=lats, lon=lons, east=st.floats(-5000, 5000), north=st.floats(-5000, 5000),
-       up=st.floats(-100, 1000))
+@given(
+    lat=lats,
+    lon=lons,
+    east=st.floats(-5000, 5000),
+    north=st.floats(-5000, 5000),
+    up=st.floats(-100, 1000),
+)
 def test_enu_round_trips_through_geodetic_within_a_millimetre(lat, lon, east, north, up):
     frame = EnuFrame(GeoPoint(lat, lon, 10.0))
     back = frame.to_enu(frame.to_geodetic(east, north, up))

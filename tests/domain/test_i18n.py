@@ -5,7 +5,9 @@ from backend.domain.i18n import Locale, LocalizedText, fallback_chain, parse_acc
 
 
 def test_the_requested_language_is_served_when_present():
-    text = LocalizedText.of("name", {"ko": "해동용궁사", "en": "Haedong Yonggungsa", "ja": "海東龍宮寺"})
+    text = LocalizedText.of(
+        "name", {"ko": "해동용궁사", "en": "Haedong Yonggungsa", "ja": "海東龍宮寺"}
+    )
     resolved = text.resolve(Locale.JA, (Locale.KO, Locale.EN))
     assert (resolved.text, resolved.locale) == ("海東龍宮寺", Locale.JA)
 

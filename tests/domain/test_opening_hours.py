@@ -8,7 +8,8 @@ from backend.domain.opening_hours import OpeningHours, WeeklyInterval, parse_day
 
 def hours(days: str, opens: str, closes: str) -> OpeningHours:
     return OpeningHours(
-        False, (WeeklyInterval(parse_days("d", days), parse_time("o", opens), parse_time("c", closes)),)
+        False,
+        (WeeklyInterval(parse_days("d", days), parse_time("o", opens), parse_time("c", closes)),),
     )
 
 

@@ -10,7 +10,10 @@ def test_normalization_folds_width_and_case():
 
 def test_words_split_on_anything_that_is_not_a_letter_or_digit():
     assert words(normalize("해동용궁사 (Haedong-Yonggungsa), 2024")) == [
-        "해동용궁사", "haedong", "yonggungsa", "2024",
+        "해동용궁사",
+        "haedong",
+        "yonggungsa",
+        "2024",
     ]
 
 

@@ -64,8 +64,11 @@ async def test_a_poi_round_trips_with_every_field(store: SqlStore):
         tags=("temple", "sea"),
         opening_hours=OpeningHours(
             False,
-            (WeeklyInterval(parse_days("d", "mo-su"), parse_time("o", "04:30"),
-                            parse_time("c", "19:20")),),
+            (
+                WeeklyInterval(
+                    parse_days("d", "mo-su"), parse_time("o", "04:30"), parse_time("c", "19:20")
+                ),
+            ),
         ),
         accessibility=LocalizedText.of("a", {"en": "Steep steps"}),
         media=(MediaRef(MediaKind.IMAGE, "https://example.org/a.jpg", None, "K", "CC BY 4.0"),),
@@ -146,14 +149,25 @@ async def test_text_search_finds_substrings_in_every_language(store: SqlStore, q
     await seed_scene(store)
     async with store.transaction() as tx:
         await tx.upsert_poi(
-            f.poi("temple", *HAEDONG, name=LocalizedText.of(
-                "n", {"ko": "해동용궁사", "en": "Haedong Yonggungsa", "ja": "海東龍宮寺"}),
-                description=LocalizedText.of("d", {"ko": "바다 옆 절"})),
+            f.poi(
+                "temple",
+                *HAEDONG,
+                name=LocalizedText.of(
+                    "n", {"ko": "해동용궁사", "en": "Haedong Yonggungsa", "ja": "海東龍宮寺"}
+                ),
+                description=LocalizedText.of("d", {"ko": "바다 옆 절"}),
+            ),
             "api",
         )
         await tx.upsert_poi(
-            f.poi("luge", 35.1934, 129.2125, name=LocalizedText.of(
-                "n", {"ko": "스카이라인 루지 부산 바다", "en": "Skyline Luge Busan"})),
+            f.poi(
+                "luge",
+                35.1934,
+                129.2125,
+                name=LocalizedText.of(
+                    "n", {"ko": "스카이라인 루지 부산 바다", "en": "Skyline Luge Busan"}
+                ),
+            ),
             "api",
         )
     where = PoiFilter(text=TextQuery.parse("text", query))
@@ -163,8 +177,12 @@ async def test_text_search_finds_substrings_in_every_language(store: SqlStore, q
 async def test_text_search_follows_updates_and_deletes(store: SqlStore):
     await seed_scene(store)
     async with store.transaction() as tx:
-        await tx.upsert_poi(f.poi("x", 35.19, 129.21, name=LocalizedText.of("n", {"ko": "옛이름"})), "api")
-        await tx.upsert_poi(f.poi("x", 35.19, 129.21, name=LocalizedText.of("n", {"ko": "새이름"})), "api")
+        await tx.upsert_poi(
+            f.poi("x", 35.19, 129.21, name=LocalizedText.of("n", {"ko": "옛이름"})), "api"
+        )
+        await tx.upsert_poi(
+            f.poi("x", 35.19, 129.21, name=LocalizedText.of("n", {"ko": "새이름"})), "api"
+        )
     old = PoiFilter(text=TextQuery.parse("text", "옛이름"))
     new = PoiFilter(text=TextQuery.parse("text", "새이름"))
     assert await all_pages(store, old, 10) == []
@@ -180,8 +198,9 @@ async def test_filters_combine(store: SqlStore):
     async with store.transaction() as tx:
         await tx.upsert_poi(f.poi("a", 35.19, 129.22, category=PoiCategory.FOOD), "api")
         await tx.upsert_poi(f.poi("b", 35.19, 129.22, category=PoiCategory.BEACH), "api")
-        await tx.upsert_poi(f.poi("c", 35.19, 129.22, category=PoiCategory.FOOD,
-                                  scene_slug="other"), "api")
+        await tx.upsert_poi(
+            f.poi("c", 35.19, 129.22, category=PoiCategory.FOOD, scene_slug="other"), "api"
+        )
     where = PoiFilter(
         scene_slug="osiria",
         categories=frozenset({PoiCategory.FOOD}),
@@ -219,7 +238,7 @@ async def test_tours_keep_their_stop_order_and_replace_stops_on_update(store: Sq
 
 async def test_a_failed_transaction_changes_nothing(store: SqlStore):
     await seed_scene(store)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict):  # noqa: PT012 - the whole transaction is what fails
         async with store.transaction() as tx:
             await tx.upsert_poi(f.poi("new", 35.19, 129.22), "api")
             await tx.insert_poi(f.poi("new", 35.19, 129.22), "api")
@@ -232,13 +251,15 @@ async def test_live_session_status_changes_are_compare_and_set(store: SqlStore):
     async with store.transaction() as tx:
         await tx.insert_live_session(session)
     async with store.transaction() as tx:
-        await tx.update_live_session(session.transition(LiveSessionStatus.LIVE),
-                                     LiveSessionStatus.SCHEDULED)
+        await tx.update_live_session(
+            session.transition(LiveSessionStatus.LIVE), LiveSessionStatus.SCHEDULED
+        )
     # A second writer that read the session while it was still scheduled loses.
     with pytest.raises(Conflict):
         async with store.transaction() as tx:
-            await tx.update_live_session(session.transition(LiveSessionStatus.CANCELLED),
-                                         LiveSessionStatus.SCHEDULED)
+            await tx.update_live_session(
+                session.transition(LiveSessionStatus.CANCELLED), LiveSessionStatus.SCHEDULED
+            )
     stored = (await store.reads.live_sessions_by_id([session.id]))[session.id]
     assert stored.status is LiveSessionStatus.LIVE
     assert stored.starts_at == session.starts_at

@@ -111,7 +111,9 @@ class ScenePosition:
         return cls(east_m=xyz[0], north_m=xyz[1], up_m=xyz[2])
 
 
-@strawberry.type(name="BoundingBox", description="A WGS84 box; west > east crosses the antimeridian.")
+@strawberry.type(
+    name="BoundingBox", description="A WGS84 box; west > east crosses the antimeridian."
+)
 class BoundingBoxType:
     south: float
     west: float

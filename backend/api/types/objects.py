@@ -289,7 +289,9 @@ class PoiType:
     ) -> LocalizedString | None:
         return await self._text(info, self.poi.opening_hours_note, lang)
 
-    @strawberry.field(description="Open at `at` (with offset) in the region's time; null if unknown.")
+    @strawberry.field(
+        description="Open at `at` (with offset) in the region's time; null if unknown."
+    )
     async def is_open_at(self, info: CtxInfo, at: datetime) -> bool | None:
         hours = self.poi.opening_hours
         if hours is None:
@@ -304,9 +306,7 @@ class PoiType:
         return [MediaType(media=m, scene_slug=self.poi.scene_slug) for m in self.poi.media]
 
     @strawberry.field
-    async def scene(
-        self, info: CtxInfo, tier: ClientTierEnum = ClientTier.DESKTOP
-    ) -> SceneType:
+    async def scene(self, info: CtxInfo, tier: ClientTierEnum = ClientTier.DESKTOP) -> SceneType:
         scene = await info.context.loaders.scenes.load(self.poi.scene_slug)
         assert scene is not None, "POIs reference existing scenes (foreign key)"
         return SceneType(scene=scene, tier=tier)
@@ -421,7 +421,9 @@ class LiveSessionType:
 
     @strawberry.field
     async def description(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString | None:
-        return await localized(info, self.session.description, lang, scene_slug=self.session.scene_slug)
+        return await localized(
+            info, self.session.description, lang, scene_slug=self.session.scene_slug
+        )
 
     @strawberry.field
     async def host(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString | None:

@@ -1,0 +1,130 @@
+"""The pipeline's in-memory mesh: one primitive with one material, in ENU metres."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Rgba = tuple[float, float, float, float]
+
+
+class MeshError(ValueError):
+    """A mesh the pipeline refuses, with a stable ``code`` a caller can switch on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, eq=False)
+class MeshPart:
+    """One triangle primitive.
+
+    positions_m: (n, 3) float32, scene ENU metres (east, north, up).
+    indices: (m, 3) uint32, counter-clockwise seen from the front face.
+    normals: (n, 3) float32 unit vectors in ENU, or None.
+    uvs: (n, 2) float32, glTF convention (v grows downwards), or None.
+    colors_rgba: (n, 4) uint8 linear vertex colours, or None.
+    """
+
+    name: str
+    positions_m: NDArray[np.float32]
+    indices: NDArray[np.uint32]
+    normals: NDArray[np.float32] | None = None
+    uvs: NDArray[np.float32] | None = None
+    colors_rgba: NDArray[np.uint8] | None = None
+    base_color_rgba: Rgba = (1.0, 1.0, 1.0, 1.0)
+    roughness: float = 0.9
+    metallic: float = 0.0
+
+    def __post_init__(self) -> None:
+        n = _rows(self.positions_m, 3, np.float32, "positions_m")
+        if n == 0:
+            raise MeshError("empty_mesh", f"{self.name}: has no vertices")
+        if not np.isfinite(self.positions_m).all():
+            raise MeshError("non_finite", f"{self.name}: positions_m holds NaN or infinity")
+        m = _rows(self.indices, 3, np.uint32, "indices")
+        if m == 0:
+            raise MeshError("empty_mesh", f"{self.name}: has no triangles")
+        if int(self.indices.max()) >= n:
+            raise MeshError("index_out_of_range", f"{self.name}: an index points past {n} vertices")
+        if self.normals is not None:
+            _same_rows(self.normals, n, 3, np.float32, "normals")
+            if not np.isfinite(self.normals).all():
+                raise MeshError("non_finite", f"{self.name}: normals hold NaN or infinity")
+        if self.uvs is not None:
+            _same_rows(self.uvs, n, 2, np.float32, "uvs")
+        if self.colors_rgba is not None:
+            _same_rows(self.colors_rgba, n, 4, np.uint8, "colors_rgba")
+        for channel in (*self.base_color_rgba, self.roughness, self.metallic):
+            if not 0.0 <= channel <= 1.0:
+                raise MeshError("bad_material", f"{self.name}: material factors must be in [0, 1]")
+
+    @property
+    def vertex_count(self) -> int:
+        return int(self.positions_m.shape[0])
+
+    @property
+    def triangle_count(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def _rows(array: NDArray[np.generic], width: int, dtype: type[np.generic], name: str) -> int:
+    if array.ndim != 2 or array.shape[1] != width or array.dtype != dtype:
+        raise MeshError(
+            "bad_array",
+            f"{name} must be an (n, {width}) {np.dtype(dtype).name} array, "
+            f"got {array.shape} {array.dtype}",
+        )
+    return int(array.shape[0])
+
+
+def _same_rows(
+    array: NDArray[np.generic], n: int, width: int, dtype: type[np.generic], name: str
+) -> None:
+    if _rows(array, width, dtype, name) != n:
+        raise MeshError("bad_array", f"{name} has {array.shape[0]} rows for {n} vertices")
+
+
+def vertex_normals(
+    positions_m: NDArray[np.float32], indices: NDArray[np.uint32]
+) -> NDArray[np.float32]:
+    """Area-weighted smooth normals, (n, 3) float32; isolated vertices get +up."""
+    p = positions_m.astype(np.float64)
+    tri = p[indices]
+    face = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 × area
+    sums = np.zeros_like(p)
+    for corner in range(3):
+        np.add.at(sums, indices[:, corner], face)
+    length = np.linalg.norm(sums, axis=1, keepdims=True)
+    up = np.array([0.0, 0.0, 1.0])
+    normals = np.where(length > 1e-12, sums / np.maximum(length, 1e-12), up)
+    return normals.astype(np.float32)
+
+
+def merge_parts(parts: list[MeshPart], name: str) -> MeshPart:
+    """Concatenate parts that share the first part's material into one primitive."""
+    if not parts:
+        raise MeshError("empty_mesh", f"{name}: nothing to merge")
+    offsets = np.cumsum([0] + [p.vertex_count for p in parts[:-1]]).astype(np.uint32)
+
+    def stack(arrays: list[NDArray[np.generic] | None]) -> NDArray[np.generic] | None:
+        if any(a is None for a in arrays):
+            return None
+        return np.concatenate([a for a in arrays if a is not None])
+
+    first = parts[0]
+    return MeshPart(
+        name=name,
+        positions_m=np.concatenate([p.positions_m for p in parts]),
+        indices=np.concatenate([p.indices + o for p, o in zip(parts, offsets, strict=True)]),
+        normals=stack([p.normals for p in parts]),  # type: ignore[arg-type]
+        uvs=stack([p.uvs for p in parts]),  # type: ignore[arg-type]
+        colors_rgba=stack([p.colors_rgba for p in parts]),  # type: ignore[arg-type]
+        base_color_rgba=first.base_color_rgba,
+        roughness=first.roughness,
+        metallic=first.metallic,
+    )

@@ -1,0 +1,1 @@
+"""Procedural sources that stand in for surveyed data in the demo scenes."""
