@@ -125,3 +125,7 @@ def schema_export(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -26,22 +26,43 @@ BACKENDS = ["sqlite", "postgresql"]
 TABLES = "live_sessions, tour_stops, tours, pois, scenes, regions"
 
 
+class PostgresDatabases:
+    """Creates throwaway databases on the real server; drops them all at the end."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    async def create(self) -> str:
+        name = f"twinland_test_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        self.names.append(name)
+        base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0]
+        return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+    async def drop_all(self) -> None:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            for name in self.names:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 @pytest.fixture(scope="session")
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh database for this test run, dropped afterwards; its SQLAlchemy URL."""
-    name = f"twinland_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+async def postgres_databases() -> AsyncIterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def postgres_database(postgres_databases: PostgresDatabases) -> str:
+    """A fresh database for the contract tests (emptied before each test)."""
+    return await postgres_databases.create()
 
 
 @pytest.fixture(scope="session")
@@ -88,5 +109,5 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 
 
 @pytest.fixture
-def demo_scene_paths() -> Iterator[list[Path]]:
-    yield [DEMO_SCENES]
+def demo_scene_paths() -> list[Path]:
+    return [DEMO_SCENES]

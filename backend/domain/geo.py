@@ -49,10 +49,11 @@ class GeoPoint:
 
     @classmethod
     def of(cls, field: str, lat: float, lon: float, height_m: float = 0.0) -> GeoPoint:
+        prefix = f"{field}." if field else ""
         return cls(
-            validate_lat(f"{field}.lat", lat),
-            validate_lon(f"{field}.lon", lon),
-            validate_finite(f"{field}.heightM", height_m),
+            validate_lat(f"{prefix}lat", lat),
+            validate_lon(f"{prefix}lon", lon),
+            validate_finite(f"{prefix}heightM", height_m),
         )
 
 

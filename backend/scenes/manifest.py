@@ -4,9 +4,9 @@ these models only check shape and types, and forbid unknown keys so typos fail l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Texts = dict[str, str]
 
@@ -66,14 +66,29 @@ class FileSource(_Strict):
     file: str
 
 
-LayerSource = Annotated[HeightfieldSource | FootprintsSource, Field(discriminator="generator")]
+LayerSource = HeightfieldSource | FootprintsSource
+
+
+def _source_kind(value: Any) -> str:
+    """Pick the one model to validate against, so errors name only that model's fields."""
+    if isinstance(value, dict):
+        return "file" if "file" in value else str(value.get("generator", "file"))
+    return "file" if isinstance(value, FileSource) else str(value.generator)
+
+
+SourceModel = Annotated[
+    Annotated[HeightfieldSource, Tag("heightfield")]
+    | Annotated[FootprintsSource, Tag("extruded-footprints")]
+    | Annotated[FileSource, Tag("file")],
+    Discriminator(_source_kind),
+]
 
 
 class LayerModel(_Strict):
     key: str
     kind: str
     name: Texts
-    source: LayerSource | FileSource
+    source: SourceModel
 
 
 class SceneManifest(_Strict):

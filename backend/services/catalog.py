@@ -7,13 +7,16 @@ from dataclasses import replace
 from backend.domain.errors import Conflict, NotFound
 from backend.domain.ids import qualified_id, split_qualified_id
 from backend.domain.poi import Poi
+from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Reads, Store
 
 
-async def require_scene(reads: Reads, scene_slug: str) -> None:
-    if scene_slug not in await reads.scenes_by_slug([scene_slug]):
+async def require_scene(reads: Reads, scene_slug: str) -> Scene:
+    scene = (await reads.scenes_by_slug([scene_slug])).get(scene_slug)
+    if scene is None:
         raise NotFound("scene", scene_slug)
+    return scene
 
 
 async def check_tour_stops(reads: Reads, tour: Tour) -> None:
@@ -25,7 +28,9 @@ async def check_tour_stops(reads: Reads, tour: Tour) -> None:
 
 async def create_poi(store: Store, poi: Poi) -> Poi:
     async with store.transaction() as tx:
-        await require_scene(tx, poi.scene_slug)
+        scene = await require_scene(tx, poi.scene_slug)
+        if poi.anchor_m is None:  # clients place markers in scene coordinates
+            poi = replace(poi, anchor_m=scene.georeference.frame.to_enu(poi.location))
         await tx.insert_poi(poi, "api")
     return poi
 
@@ -38,6 +43,9 @@ async def update_poi(store: Store, poi_id: str, updated: Poi) -> Poi:
         if current is None:
             raise NotFound("POI", poi_id)
         poi = replace(updated, scene_slug=current.scene_slug, key=current.key)
+        if poi.anchor_m is None:
+            scene = await require_scene(tx, poi.scene_slug)
+            poi = replace(poi, anchor_m=scene.georeference.frame.to_enu(poi.location))
         await tx.upsert_poi(poi, "api")
     return poi
 

@@ -159,6 +159,23 @@ class SqlWrites(SqlReads):
         changed = {name: stmt.excluded[name] for name in values if name not in keys}
         await self._tx.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
 
+    async def _upsert_owned(
+        self, table: sa.Table, values: dict[str, Any], keys: list[str], what: str
+    ) -> None:
+        """Upsert that only replaces a row of the same origin: a manifest load never
+        overwrites what organisers made through the API, nor the API a manifest's row."""
+        values = {**values, "updated_at": _now()}
+        stmt = self._insert(table).values(**values)
+        changed = {name: stmt.excluded[name] for name in values if name not in keys}
+        result = await self._tx.execute(
+            stmt.on_conflict_do_update(
+                index_elements=keys, set_=changed, where=table.c.origin == stmt.excluded.origin
+            )
+        )
+        if result.rowcount == 0:
+            owner = "the API" if values["origin"] == "manifest" else "its scene manifest"
+            raise Conflict(f"{what} {values['id']!r} already exists and is managed by {owner}")
+
     async def lock_scene(self, scene_slug: str) -> None:
         if self._dialect == "postgresql":
             # Serialises concurrent loads of one scene; SQLite has one writer at a time anyway.
@@ -173,7 +190,7 @@ class SqlWrites(SqlReads):
         await self._upsert(scenes, codec.scene_row(scene), ["slug"])
 
     async def upsert_poi(self, poi: Poi, origin: Origin) -> None:
-        await self._upsert(pois, codec.poi_row(poi, origin), ["scene_slug", "key"])
+        await self._upsert_owned(pois, codec.poi_row(poi, origin), ["scene_slug", "key"], "POI")
 
     async def insert_poi(self, poi: Poi, origin: Origin) -> None:
         try:
@@ -212,7 +229,7 @@ class SqlWrites(SqlReads):
         return int(result.rowcount)
 
     async def upsert_tour(self, tour: Tour, origin: Origin) -> None:
-        await self._upsert(
+        await self._upsert_owned(
             tours,
             {
                 "id": tour.id,
@@ -224,6 +241,7 @@ class SqlWrites(SqlReads):
                 "origin": origin,
             },
             ["scene_slug", "key"],
+            "tour",
         )
         tour_row = (
             await self._tx.execute(sa.select(tours.c.row).where(tours.c.id == tour.id))
