@@ -18,9 +18,10 @@ from assets_pipeline.mesh import MeshError, MeshPart, vertex_normals
 Coast = Literal["none", "north", "east", "south", "west"]
 OCTAVES = 6
 BASE_CELLS = 3  # lattice cells across the extent at the coarsest octave
-LAND_FRACTION = 0.75  # share of the extent that is land when there is a coast
+DEFAULT_LAND_FRACTION = 0.75  # share of the extent that is land when there is a coast
 SEABED_DEPTH_FRACTION = 0.15  # seabed depth at the far edge, as a share of relief
 MAX_SAMPLES = 4097
+GROUND_PASSES = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +74,7 @@ def _value_noise(lattice: NDArray[np.float64], u: NDArray[np.float64]) -> NDArra
     return (a * (1 - tx) + b * tx) * (1 - ty) + (c * (1 - tx) + d * tx) * ty
 
 
-def _land_mask(u: NDArray[np.float64], coast: Coast) -> NDArray[np.float64]:
+def _land_mask(u: NDArray[np.float64], coast: Coast, land_fraction: float) -> NDArray[np.float64]:
     """1 inland, falling to 0 at the coastline and below towards the ``coast`` edge."""
     east, north = np.meshgrid(u, u)  # (s, s): north rows, east columns
     distance_from_sea = {
@@ -84,7 +85,7 @@ def _land_mask(u: NDArray[np.float64], coast: Coast) -> NDArray[np.float64]:
         "south": north,
     }[coast]
     # -1 at the far sea edge, 0 on the coastline, 1 well inland
-    return np.clip((distance_from_sea - (1.0 - LAND_FRACTION)) / 0.25, -1.0, 1.0)
+    return np.clip((distance_from_sea - (1.0 - land_fraction)) / 0.25, -1.0, 1.0)
 
 
 def heightfield(
@@ -96,13 +97,24 @@ def heightfield(
     relief_m: float,
     sea_level_m: float = 0.0,
     coast: Coast = "none",
+    land_fraction: float = DEFAULT_LAND_FRACTION,
+    ground_points_m: NDArray[np.float64] | None = None,
+    ground_radius_m: float = 250.0,
 ) -> Heightfield:
     """A deterministic fractal landscape: peaks up to ``relief_m`` above sea level,
-    falling into the sea on the ``coast`` side."""
+    falling into the sea on the ``coast`` side; the coastline runs ``land_fraction`` of
+    the extent away from the opposite edge.
+
+    ground_points_m: (k, 3) ENU metres of places whose ground height is known (POIs);
+    the surface is bent to pass through them, fading out over ``ground_radius_m``, so
+    markers, cameras and buildings placed at real heights stand on the ground.
+    """
     if not 2 <= samples <= MAX_SAMPLES:
         raise MeshError("bad_grid", f"samples must be in [2, {MAX_SAMPLES}], got {samples}")
     if extent_east_m <= 0 or extent_north_m <= 0 or relief_m <= 0:
         raise MeshError("bad_grid", "extents and relief must be positive")
+    if not 0.0 < land_fraction <= 1.0:
+        raise MeshError("bad_grid", f"land_fraction must be in (0, 1], got {land_fraction}")
     rng = np.random.default_rng(seed)
     u = np.linspace(0.0, 1.0, samples)
     noise = np.zeros((samples, samples))
@@ -115,11 +127,39 @@ def heightfield(
         amplitude_sum += amplitude
     noise /= amplitude_sum  # in [0, 1]
     ridged = noise**1.6  # broad valleys, sharper peaks
-    land = _land_mask(u, coast)
+    land = _land_mask(u, coast, land_fraction)
     above = relief_m * ridged * _smoothstep(land / 0.6)
     seabed = -relief_m * SEABED_DEPTH_FRACTION * np.clip(-land, 0.0, 1.0)
     heights = sea_level_m + np.where(land > 0, above + 2.0 * land, seabed)
-    return Heightfield(extent_east_m, extent_north_m, heights, sea_level_m)
+    field = Heightfield(extent_east_m, extent_north_m, heights, sea_level_m)
+    if ground_points_m is not None and len(ground_points_m):
+        # a few passes: overlapping bumps share residuals, each pass closes most of the rest
+        for _ in range(GROUND_PASSES):
+            field = _through_points(field, ground_points_m, ground_radius_m)
+    return field
+
+
+def _through_points(
+    field: Heightfield, points_m: NDArray[np.float64], radius_m: float
+) -> Heightfield:
+    """Add Gaussian bumps so the surface meets each point's height; where bumps overlap
+    their weights are normalised (Shepard), so nearby points do not add up."""
+    s = field.samples
+    east = (np.linspace(0.0, 1.0, s) - 0.5) * field.extent_east_m
+    north = (np.linspace(0.0, 1.0, s) - 0.5) * field.extent_north_m
+    residual = np.array(
+        [h - field.height_at(float(e), float(n)) for e, n, h in points_m], dtype=np.float64
+    )
+    two_sigma2 = 2.0 * radius_m**2
+    weights = np.exp(
+        -((east[None, None, :] - points_m[:, 0, None, None]) ** 2) / two_sigma2
+        - ((north[None, :, None] - points_m[:, 1, None, None]) ** 2) / two_sigma2
+    )  # (k, s, s): point, north row, east column
+    total = weights.sum(axis=0)
+    correction = np.einsum("k,kij->ij", residual, weights) / np.maximum(total, 1.0)
+    return Heightfield(
+        field.extent_east_m, field.extent_north_m, field.heights_m + correction, field.sea_level_m
+    )
 
 
 # Hypsometric tints (sRGB-ish, stored as linear bytes): water, sand, grass, forest, rock.

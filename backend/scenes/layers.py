@@ -126,6 +126,13 @@ def _glb_asset(store: LocalAssetStore, tier: ClientTier, part: MeshPart, scene: 
     )
 
 
+def _ground_points(package: ScenePackage) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    """POI positions (ENU) with their heights: the procedural ground passes through them."""
+    frame = package.scene.georeference.frame
+    points = [frame.to_enu(poi.location) for poi in package.pois]
+    return np.array(points, dtype=np.float64) if points else None
+
+
 def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
     """Generate every layer's assets into ``store``; the scene with its layers' assets."""
     scene = package.scene
@@ -143,6 +150,8 @@ def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
             relief_m=terrain_source.relief_m,
             sea_level_m=terrain_source.sea_level_m,
             coast=terrain_source.coast,
+            land_fraction=terrain_source.land_fraction,
+            ground_points_m=_ground_points(package),
         )
     layers: list[Layer] = []
     for layer in scene.layers:
@@ -177,6 +186,8 @@ def _layer_assets(
                 relief_m=source.relief_m,
                 sea_level_m=source.sea_level_m,
                 coast=source.coast,
+                land_fraction=source.land_fraction,
+                ground_points_m=_ground_points(package),
             )
             assets.append(_glb_asset(store, tier, terrain_mesh(field, name=layer.key), scene))
         return assets

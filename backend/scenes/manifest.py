@@ -55,6 +55,7 @@ class HeightfieldSource(_Strict):
     relief_m: float = Field(gt=0, le=9000)
     sea_level_m: float = 0.0
     coast: Literal["none", "north", "east", "south", "west"] = "none"
+    land_fraction: float = Field(default=0.75, gt=0, le=1)
 
 
 class FootprintsSource(_Strict):

@@ -289,4 +289,6 @@ async def test_mutations_are_refused_over_get(api: Api):
     response = await api.http.get(
         "/graphql", params={"query": 'mutation { deletePoi(id: "gijang-osiria:x") { __typename } }'}
     )
-    assert response.status_code == 405
+    # strawberry refuses before execution: GET must never change state (CSRF, caches)
+    assert response.status_code == 400
+    assert "mutations are not allowed when using get" in response.text.lower()

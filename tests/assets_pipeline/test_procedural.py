@@ -120,3 +120,13 @@ def test_procedural_terrain_and_buildings_pass_the_khronos_validator():
     for report in reports.values():
         assert report["issues"]["numErrors"] == 0, problems(report)
         assert problems(report) == []
+
+
+def test_the_ground_passes_through_known_heights_and_is_untouched_far_away():
+    points = np.array([[-400.0, 300.0, 55.0], [500.0, -500.0, 5.0]])
+    plain = heightfield(3000, 3000, 257, seed=9, relief_m=120)
+    bent = heightfield(3000, 3000, 257, seed=9, relief_m=120, ground_points_m=points)
+
+    for east, north, height in points:
+        assert bent.height_at(east, north) == pytest.approx(height, abs=0.5)
+    assert bent.height_at(1400, 1400) == pytest.approx(plain.height_at(1400, 1400), abs=1e-3)
