@@ -50,7 +50,7 @@ def serve(
         application,
         host=host,
         port=port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
         proxy_headers=False,

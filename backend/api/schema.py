@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from backend.api.errors import (
@@ -27,14 +30,24 @@ from backend.api.query import Query
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5_000
+DOCUMENT_CACHE_SIZE = 512
 
 
 def build_schema() -> strawberry.Schema:
+    # The depth and alias limits are validation rule *classes*; build them once so every
+    # request validates with the same rules and the validation cache can hit.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     # Factories, so that every request gets fresh extension state.
     limits: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        # Clients repeat a handful of documents: parse and validate each once (LRU,
+        # bounded so unique junk queries cannot grow memory).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     return strawberry.Schema(
         query=Query,

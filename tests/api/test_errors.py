@@ -85,3 +85,24 @@ async def test_malformed_ids_are_invalid_arguments(api: Api):
         '{ poi(id: "no-colon") { __typename ... on InvalidArgumentError { argument } } }'
     )
     assert result["poi"] == {"__typename": "InvalidArgumentError", "argument": "id"}
+
+
+async def test_a_query_nested_beyond_the_depth_limit_is_refused_every_time(api: Api):
+    nested = "slug"
+    for _ in range(8):  # region → scenes → region → … : 16 levels
+        nested = f"scenes {{ region {{ {nested} }} }}"
+    document = f"{{ regions {{ {nested} }} }}"
+
+    for _ in range(2):  # the second time comes from the validation cache
+        body = await api.query(document)
+        assert body.get("data") is None
+        assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_too_many_aliases_are_refused(api: Api):
+    aliases = " ".join(f"a{i}: regions {{ slug }}" for i in range(40))
+
+    body = await api.query(f"{{ {aliases} }}")
+
+    assert body.get("data") is None
+    assert "aliases" in body["errors"][0]["message"].lower()
