@@ -7,13 +7,15 @@ the same exact conditions, so results are identical.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from backend.domain.geo import EARTH_MEAN_RADIUS_M, BoundingBox
-from backend.domain.poi_query import PageRequest, PoiFilter
+from backend.domain.poi_query import PoiFilter
 from backend.domain.text_search import TextQuery
 from backend.store.tables import pois
 
@@ -67,7 +69,11 @@ def _bbox_prefilter(dialect: str, boxes: list[BoundingBox]) -> ColumnElement[boo
                 for b in boxes
             )
         )
-    overlaps = sa.or_(
+    return pois.c.row.in_(sa.select(poi_rtree.c.id).where(_rtree_overlaps(boxes)))
+
+
+def _rtree_overlaps(boxes: list[BoundingBox]) -> ColumnElement[bool]:
+    return sa.or_(
         *(
             sa.and_(
                 poi_rtree.c.min_lon <= b.east_deg,
@@ -78,7 +84,6 @@ def _bbox_prefilter(dialect: str, boxes: list[BoundingBox]) -> ColumnElement[boo
             for b in boxes
         )
     )
-    return pois.c.row.in_(sa.select(poi_rtree.c.id).where(overlaps))
 
 
 def _bbox_exact(boxes: list[BoundingBox]) -> ColumnElement[bool]:
@@ -94,24 +99,46 @@ def _bbox_exact(boxes: list[BoundingBox]) -> ColumnElement[bool]:
     )
 
 
-def _text_conditions(dialect: str, query: TextQuery) -> list[ColumnElement[bool]]:
-    tokens = query.index_tokens()
+def _fts_query(query: TextQuery) -> str:
+    # Tokens are runs of letters/digits, so quoting them cannot inject FTS5 syntax.
+    return " AND ".join(f'"{token}"' for token in query.index_tokens())
+
+
+_poi_fts = sa.table("poi_fts", sa.column("rowid", sa.Integer))
+_fts_match = sa.literal_column("poi_fts").op("MATCH")
+
+
+def _text_conditions(dialect: str, query: TextQuery, prefilter: bool) -> list[ColumnElement[bool]]:
+    recheck = [_contains(dialect, pois.c.search_text, w) for w in query.words]
+    if not prefilter:
+        return recheck
     if dialect == "postgresql":
-        prefilter: ColumnElement[bool] = pois.c.search_tokens.op("@>")(
+        tokens = query.index_tokens()
+        index: ColumnElement[bool] = pois.c.search_tokens.op("@>")(
             sa.cast(sa.literal(tokens, pois.c.search_tokens.type), pois.c.search_tokens.type)
         )
     else:
-        # Tokens are runs of letters/digits, so quoting them cannot inject FTS5 syntax.
-        fts_query = " AND ".join(f'"{token}"' for token in tokens)
-        prefilter = pois.c.row.in_(
-            sa.select(sa.literal_column("rowid"))
-            .select_from(sa.table("poi_fts"))
-            .where(sa.literal_column("poi_fts").op("MATCH")(sa.literal(fts_query, sa.Text)))
+        index = pois.c.row.in_(
+            sa.select(_poi_fts.c.rowid).where(_fts_match(sa.literal(_fts_query(query), sa.Text)))
         )
-    return [prefilter, *(_contains(dialect, pois.c.search_text, w) for w in query.words)]
+    return [index, *recheck]
 
 
-def conditions(dialect: str, where: PoiFilter) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class Source:
+    """Where candidate rows come from, and the conditions that make them exact.
+
+    On SQLite the index that answers the filter *drives* the query (a join from the
+    R*Tree or FTS5 table), rather than being probed once per POI row; ``row`` is the
+    driver's row id, so ``ORDER BY row`` can stream in index order and stop early.
+    """
+
+    from_clause: FromClause
+    where: list[ColumnElement[bool]]
+    row: ColumnElement[int]
+
+
+def source(dialect: str, where: PoiFilter) -> Source:
     out: list[ColumnElement[bool]] = []
     if where.scene_slug is not None:
         out.append(pois.c.scene_slug == where.scene_slug)
@@ -120,40 +147,67 @@ def conditions(dialect: str, where: PoiFilter) -> list[ColumnElement[bool]]:
     boxes: list[BoundingBox] = []
     if where.bbox is not None:
         boxes = where.bbox.split_at_antimeridian()
-        out += [_bbox_prefilter(dialect, boxes), _bbox_exact(boxes)]
+    elif where.near is not None:
+        boxes = where.near.bounding_box().split_at_antimeridian()
     if where.near is not None:
-        circle_boxes = where.near.bounding_box().split_at_antimeridian()
-        out += [
-            _bbox_prefilter(dialect, circle_boxes),
-            _bbox_exact(circle_boxes),
-            haversine_m(where.near.lat_deg, where.near.lon_deg) <= where.near.radius_m,
-        ]
+        out.append(haversine_m(where.near.lat_deg, where.near.lon_deg) <= where.near.radius_m)
+    if boxes:
+        out.append(_bbox_exact(boxes))
+    from_clause: FromClause = pois
+    row: ColumnElement[int] = pois.c.row
+    text_drives = False
+    if dialect == "sqlite" and len(boxes) == 1:
+        from_clause = poi_rtree.join(pois, pois.c.row == poi_rtree.c.id)
+        out.append(_rtree_overlaps(boxes))
+    elif dialect == "sqlite" and not boxes and where.text is not None:
+        # FTS5 yields rowids in ascending order: stored-order pages stream and stop early
+        from_clause = _poi_fts.join(pois, pois.c.row == _poi_fts.c.rowid)
+        out.append(_fts_match(sa.literal(_fts_query(where.text), sa.Text)))
+        row = _poi_fts.c.rowid
+        text_drives = True
+    elif boxes:
+        out.append(_bbox_prefilter(dialect, boxes))
     if where.text is not None:
-        out += _text_conditions(dialect, where.text)
-    return out
+        out += _text_conditions(dialect, where.text, prefilter=not text_drives)
+    return Source(from_clause, out, row)
 
 
-def sort_key(dialect: str, where: PoiFilter) -> ColumnElement[Any]:
-    """The ordering ``PoiFilter.order`` names, as an SQL expression (row number breaks ties)."""
+def name_match(dialect: str, query: TextQuery) -> ColumnElement[bool]:
+    return sa.and_(*(_contains(dialect, pois.c.name_text, w) for w in query.words))
+
+
+def sort_key(where: PoiFilter) -> ColumnElement[Any]:
+    """The ordering ``PoiFilter.order`` names for DISTANCE and STORED (row breaks ties).
+    RELEVANCE is two passes of stored order, name matches first (see SqlReads)."""
     if where.near is not None:  # PoiOrder.DISTANCE
         return haversine_m(where.near.lat_deg, where.near.lon_deg)
-    if where.text is not None:  # PoiOrder.RELEVANCE: name matches before description matches
-        in_name = sa.and_(*(_contains(dialect, pois.c.name_text, w) for w in where.text.words))
-        return sa.case((in_name, 0.0), else_=1.0)
     return sa.cast(pois.c.row, sa.Float)
 
 
-def search_statement(dialect: str, where: PoiFilter, page: PageRequest) -> sa.Select[Any]:
-    """Rows of ``pois`` plus ``sort_key``, one more than the page size (to see a next page)."""
-    key = sort_key(dialect, where)
-    stmt = sa.select(pois, key.label("sort_key")).where(*conditions(dialect, where))
-    if page.after is not None:
-        after = page.after
-        stmt = stmt.where(
-            sa.or_(key > after.sort_key, sa.and_(key == after.sort_key, pois.c.row > after.row))
-        )
-    return stmt.order_by(key, pois.c.row).limit(page.first + 1)
+def page_statement(
+    src: Source,
+    key: ColumnElement[Any] | None,
+    after: tuple[float, int] | None,
+    limit: int,
+    extra: list[ColumnElement[bool]] | None = None,
+) -> sa.Select[Any]:
+    """Narrow page query: row ids and sort keys only, so sorting never carries the wide
+    JSON columns; the caller fetches the full rows of the page afterwards. ``key`` None
+    means stored order (by row id); ``after`` is the keyset cursor (sort key, row)."""
+    columns = [src.row.label("row")] + ([key.label("sort_key")] if key is not None else [])
+    stmt = sa.select(*columns).select_from(src.from_clause).where(*src.where, *(extra or []))
+    if after is not None:
+        sort_after, row_after = after
+        if key is None:
+            stmt = stmt.where(src.row > row_after)
+        else:
+            stmt = stmt.where(
+                sa.or_(key > sort_after, sa.and_(key == sort_after, src.row > row_after))
+            )
+    order = [src.row] if key is None else [key, src.row]
+    return stmt.order_by(*order).limit(limit)
 
 
 def count_statement(dialect: str, where: PoiFilter) -> sa.Select[Any]:
-    return sa.select(sa.func.count()).select_from(pois).where(*conditions(dialect, where))
+    src = source(dialect, where)
+    return sa.select(sa.func.count()).select_from(src.from_clause).where(*src.where)

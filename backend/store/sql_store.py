@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,18 +17,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.domain.errors import Conflict
 from backend.domain.live_session import LiveSession, LiveSessionStatus, Visibility
 from backend.domain.poi import Poi
-from backend.domain.poi_query import Cursor, PageRequest, PoiFilter
+from backend.domain.poi_query import Cursor, PageRequest, PoiFilter, PoiOrder
 from backend.domain.region import Region
 from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
-from backend.store.poi_search import count_statement, search_statement
+from backend.store.poi_search import (
+    count_statement,
+    name_match,
+    page_statement,
+    sort_key,
+    source,
+)
 from backend.store.tables import live_sessions, pois, regions, scenes, tour_stops, tours
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# Radius search starts with this circle and grows it until a page is full.
+FIRST_RING_M = 250.0
+RING_GROWTH = 4.0
 
 
 class SqlReads:
@@ -72,16 +84,68 @@ class SqlReads:
         return {row["id"]: codec.poi_from(row) for row in rows}
 
     async def search_pois(self, where: PoiFilter, page: PageRequest) -> PoiPage:
-        rows = await self._rows(search_statement(self._dialect, where, page))
+        limit = page.first + 1  # one more than the page: is there a next page?
+        after = (page.after.sort_key, page.after.row) if page.after is not None else None
+        if where.order is PoiOrder.DISTANCE:
+            keys = await self._nearest(where, after, limit)
+        elif where.order is PoiOrder.RELEVANCE:
+            keys = await self._by_relevance(where, after, limit)
+        else:
+            src = source(self._dialect, where)
+            rows = await self._rows(page_statement(src, None, after, limit))
+            keys = [(float(r["row"]), int(r["row"])) for r in rows]
+        shown = keys[: page.first]
+        full = await self._rows(sa.select(pois).where(pois.c.row.in_([row for _, row in shown])))
+        by_row = {r["row"]: r for r in full}
         hits = [
             PoiHit(
-                poi=codec.poi_from(row),
-                cursor=Cursor(where.order, float(row["sort_key"]), row["row"]).encode(),
-                distance_m=float(row["sort_key"]) if where.near is not None else None,
+                poi=codec.poi_from(by_row[row]),
+                cursor=Cursor(where.order, key, row).encode(),
+                distance_m=key if where.order is PoiOrder.DISTANCE else None,
             )
-            for row in rows[: page.first]
+            for key, row in shown
         ]
-        return PoiPage(hits=hits, has_next_page=len(rows) > page.first)
+        return PoiPage(hits=hits, has_next_page=len(keys) > page.first)
+
+    async def _nearest(
+        self, where: PoiFilter, after: tuple[float, int] | None, limit: int
+    ) -> list[tuple[float, int]]:
+        """Nearest first, searched in growing circles: in a dense city the first small
+        circle already holds a page, so the index hands over hundreds of candidates, not
+        the tens of thousands inside a large radius. Exact: when a circle of radius r
+        holds ``limit`` rows, everything outside it is farther than all of them."""
+        assert where.near is not None
+        radius_m = where.near.radius_m
+        ring_m = max(FIRST_RING_M, 2.0 * after[0]) if after else FIRST_RING_M
+        key = sort_key(where)
+        while True:
+            ring_m = min(ring_m, radius_m)
+            ring = replace(where, near=replace(where.near, radius_m=ring_m))
+            rows = await self._rows(page_statement(source(self._dialect, ring), key, after, limit))
+            if len(rows) >= limit or ring_m >= radius_m:
+                return [(float(r["sort_key"]), int(r["row"])) for r in rows]
+            ring_m *= RING_GROWTH
+
+    async def _by_relevance(
+        self, where: PoiFilter, after: tuple[float, int] | None, limit: int
+    ) -> list[tuple[float, int]]:
+        """Name matches (key 0) before other matches (key 1), each in stored order: two
+        streaming passes that stop at a page, instead of ranking every match."""
+        assert where.text is not None
+        src = source(self._dialect, where)
+        in_name = name_match(self._dialect, where.text)
+        keys: list[tuple[float, int]] = []
+        for rank, condition in ((0.0, in_name), (1.0, sa.not_(in_name))):
+            if after is not None and after[0] > rank:
+                continue
+            resume = after if after is not None and after[0] == rank else None
+            rows = await self._rows(
+                page_statement(src, None, resume, limit - len(keys), [condition])
+            )
+            keys += [(rank, int(r["row"])) for r in rows]
+            if len(keys) >= limit:
+                break
+        return keys
 
     async def count_pois(self, where: PoiFilter) -> int:
         rows = await self._rows(count_statement(self._dialect, where))

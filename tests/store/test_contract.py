@@ -280,3 +280,44 @@ async def test_unlisted_sessions_are_listed_only_on_request(store: SqlStore):
     )
     assert [s.key for s in public] == ["open"]
     assert sorted(s.key for s in everything) == ["open", "quiet"]
+
+
+async def test_nearest_pages_match_a_full_sort_in_dense_and_sparse_areas(store: SqlStore):
+    # A dense cluster near the centre and a sparse scatter out to 20 km: paging must
+    # cross from the first small search circle into the growing ones without gaps.
+    await seed_scene(store)
+    rng = random.Random(11)
+    spots = [(rng.gauss(0, 0.002), rng.gauss(0, 0.002)) for _ in range(60)]
+    spots += [(rng.uniform(-0.18, 0.18), rng.uniform(-0.2, 0.2)) for _ in range(60)]
+    pois = [f.poi(f"p{i}", HAEDONG[0] + a, HAEDONG[1] + b) for i, (a, b) in enumerate(spots)]
+    async with store.transaction() as tx:
+        for poi in pois:
+            await tx.upsert_poi(poi, "api")
+    where = PoiFilter(near=NearCircle.of("near", *HAEDONG, 15_000.0))
+    expected = sorted(
+        (haversine_m(*HAEDONG, p.location.lat_deg, p.location.lon_deg), p.id) for p in pois
+    )
+
+    paged = await all_pages(store, where, first=7)
+
+    assert paged == [i for d, i in expected if d <= 15_000.0]
+
+
+async def test_text_results_put_name_matches_first_across_pages(store: SqlStore):
+    await seed_scene(store)
+    async with store.transaction() as tx:
+        for i in range(9):
+            named = i % 3 == 0  # every third POI has the word in its name
+            poi = f.poi(
+                f"p{i}",
+                35.19,
+                129.22,
+                name=LocalizedText.of("n", {"ko": f"해변 {i}" if named else f"장소 {i}"}),
+                description=None if named else LocalizedText.of("d", {"ko": "해변 근처"}),
+            )
+            await tx.upsert_poi(poi, "api")
+    where = PoiFilter(text=TextQuery.parse("text", "해변"))
+
+    paged = await all_pages(store, where, first=2)
+
+    assert paged == [f"osiria:p{i}" for i in (0, 3, 6, 1, 2, 4, 5, 7, 8)]
