@@ -23,13 +23,7 @@ from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
-from backend.store.poi_search import (
-    count_statement,
-    name_match,
-    page_statement,
-    sort_key,
-    source,
-)
+from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
 from backend.store.tables import live_sessions, pois, regions, scenes, tour_stops, tours
 
 
@@ -50,11 +44,13 @@ class SqlReads:
         self._connection = connection
         self._dialect = engine.dialect.name
 
-    async def _rows(self, statement: sa.Executable) -> Sequence[sa.RowMapping]:
+    async def _rows(
+        self, statement: sa.Executable, values: dict[str, Any] | None = None
+    ) -> Sequence[sa.RowMapping]:
         if self._connection is not None:
-            return (await self._connection.execute(statement)).mappings().all()
+            return (await self._connection.execute(statement, values)).mappings().all()
         async with self._engine.connect() as connection:
-            return (await connection.execute(statement)).mappings().all()
+            return (await connection.execute(statement, values)).mappings().all()
 
     async def regions(self) -> list[Region]:
         rows = await self._rows(sa.select(regions).order_by(regions.c.slug))
@@ -91,9 +87,7 @@ class SqlReads:
         elif where.order is PoiOrder.RELEVANCE:
             keys = await self._by_relevance(where, after, limit)
         else:
-            src = source(self._dialect, where)
-            rows = await self._rows(page_statement(src, None, after, limit))
-            keys = [(float(r["row"]), int(r["row"])) for r in rows]
+            keys = await self._page(where, "row", after, limit)
         shown = keys[: page.first]
         full = await self._rows(sa.select(pois).where(pois.c.row.in_([row for _, row in shown])))
         by_row = {r["row"]: r for r in full}
@@ -107,23 +101,38 @@ class SqlReads:
         ]
         return PoiPage(hits=hits, has_next_page=len(keys) > page.first)
 
+    async def _page(
+        self,
+        where: PoiFilter,
+        order: str,
+        after: tuple[float, int] | None,
+        limit: int,
+        rank: str | None = None,
+    ) -> list[tuple[float, int]]:
+        """(sort key, row) of up to ``limit`` matches after the cursor."""
+        shape = shape_of(self._dialect, where, order=order, after=after is not None, rank=rank)
+        values = bind_values(where) | {"page_limit": limit}
+        if after is not None:
+            values |= {"after_key": after[0], "after_row": after[1]}
+        rows = await self._rows(page_statement(shape), values)
+        return [(float(r["sort_key"]), int(r["row"])) for r in rows]
+
     async def _nearest(
         self, where: PoiFilter, after: tuple[float, int] | None, limit: int
     ) -> list[tuple[float, int]]:
         """Nearest first, searched in growing circles: in a dense city the first small
-        circle already holds a page, so the index hands over hundreds of candidates, not
-        the tens of thousands inside a large radius. Exact: when a circle of radius r
-        holds ``limit`` rows, everything outside it is farther than all of them."""
+        circle already holds a page, so the index hands over tens of candidates, not the
+        thousands inside a large radius. Exact: when a circle of radius r holds ``limit``
+        rows, everything outside it is farther than all of them."""
         assert where.near is not None
         radius_m = where.near.radius_m
         ring_m = max(FIRST_RING_M, 2.0 * after[0]) if after else FIRST_RING_M
-        key = sort_key(where)
         while True:
             ring_m = min(ring_m, radius_m)
             ring = replace(where, near=replace(where.near, radius_m=ring_m))
-            rows = await self._rows(page_statement(source(self._dialect, ring), key, after, limit))
-            if len(rows) >= limit or ring_m >= radius_m:
-                return [(float(r["sort_key"]), int(r["row"])) for r in rows]
+            keys = await self._page(ring, "distance", after, limit)
+            if len(keys) >= limit or ring_m >= radius_m:
+                return keys
             ring_m *= RING_GROWTH
 
     async def _by_relevance(
@@ -131,24 +140,20 @@ class SqlReads:
     ) -> list[tuple[float, int]]:
         """Name matches (key 0) before other matches (key 1), each in stored order: two
         streaming passes that stop at a page, instead of ranking every match."""
-        assert where.text is not None
-        src = source(self._dialect, where)
-        in_name = name_match(self._dialect, where.text)
         keys: list[tuple[float, int]] = []
-        for rank, condition in ((0.0, in_name), (1.0, sa.not_(in_name))):
-            if after is not None and after[0] > rank:
+        for rank_key, rank in ((0.0, "name"), (1.0, "other")):
+            if after is not None and after[0] > rank_key:
                 continue
-            resume = after if after is not None and after[0] == rank else None
-            rows = await self._rows(
-                page_statement(src, None, resume, limit - len(keys), [condition])
-            )
-            keys += [(rank, int(r["row"])) for r in rows]
+            resume = after if after is not None and after[0] == rank_key else None
+            found = await self._page(where, "row", resume, limit - len(keys), rank)
+            keys += [(rank_key, row) for _, row in found]
             if len(keys) >= limit:
                 break
         return keys
 
     async def count_pois(self, where: PoiFilter) -> int:
-        rows = await self._rows(count_statement(self._dialect, where))
+        shape = shape_of(self._dialect, where, order="row", after=False)
+        rows = await self._rows(count_statement(shape), bind_values(where))
         return int(next(iter(rows[0].values())))
 
     async def _tours(self, condition: sa.ColumnElement[bool]) -> list[Tour]:
