@@ -8,6 +8,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 Rgba = tuple[float, float, float, float]
+Matrix4 = NDArray[np.float64]  # (4, 4), column vectors: world = M @ [x, y, z, 1]
+
+
+@dataclass(frozen=True, eq=False)
+class Texture:
+    """An encoded source image (PNG, JPEG or WebP bytes), decoded only by textures.py."""
+
+    name: str
+    data: bytes
+    mime_type: str  # image/png | image/jpeg | image/webp
 
 
 class MeshError(ValueError):
@@ -39,6 +49,20 @@ class MeshPart:
     base_color_rgba: Rgba = (1.0, 1.0, 1.0, 1.0)
     roughness: float = 0.9
     metallic: float = 0.0
+    base_color_texture: Texture | None = None  # sampled with uvs
+    double_sided: bool = False
+    material_name: str = ""
+
+    def material_key(self) -> tuple[object, ...]:
+        """Parts with equal keys can share one material (and be merged into one primitive)."""
+        texture = self.base_color_texture
+        return (
+            self.base_color_rgba,
+            self.roughness,
+            self.metallic,
+            None if texture is None else hash(texture.data),
+            self.double_sided,
+        )
 
     def __post_init__(self) -> None:
         n = _rows(self.positions_m, 3, np.float32, "positions_m")
@@ -62,6 +86,8 @@ class MeshPart:
         for channel in (*self.base_color_rgba, self.roughness, self.metallic):
             if not 0.0 <= channel <= 1.0:
                 raise MeshError("bad_material", f"{self.name}: material factors must be in [0, 1]")
+        if self.base_color_texture is not None and self.uvs is None:
+            raise MeshError("bad_material", f"{self.name}: a texture needs uvs")
 
     @property
     def vertex_count(self) -> int:
@@ -105,6 +131,28 @@ def vertex_normals(
     return normals.astype(np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """One placement of a part in the scene: ``matrix`` maps the part's ENU metres to the
+    scene's. A part placed many times is drawn with GPU instancing, not copied."""
+
+    part: int  # index into SourceScene.parts
+    matrix: Matrix4
+
+
+@dataclass(frozen=True, eq=False)
+class SourceScene:
+    """What a reader produces and the pipeline consumes: parts and where they stand."""
+
+    parts: list[MeshPart]
+    placements: list[Placement]
+
+    @property
+    def triangle_count(self) -> int:
+        """Triangles drawn (instances counted), as a renderer sees them."""
+        return sum(self.parts[p.part].triangle_count for p in self.placements)
+
+
 def merge_parts(parts: list[MeshPart], name: str) -> MeshPart:
     """Concatenate parts that share the first part's material into one primitive."""
     if not parts:
@@ -127,4 +175,7 @@ def merge_parts(parts: list[MeshPart], name: str) -> MeshPart:
         base_color_rgba=first.base_color_rgba,
         roughness=first.roughness,
         metallic=first.metallic,
+        base_color_texture=first.base_color_texture,
+        double_sided=first.double_sided,
+        material_name=first.material_name,
     )
