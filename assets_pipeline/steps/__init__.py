@@ -1,0 +1,1 @@
+"""Pure pipeline steps: arrays in, arrays out, each reporting what it did."""

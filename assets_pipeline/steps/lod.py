@@ -1,0 +1,172 @@
+"""Levels of detail: error-bounded simplification, one chain per mesh.
+
+General meshes go through meshoptimizer's attribute-aware simplifier (it keeps UV and
+normal seams: vertices that share a position but not their attributes move together).
+Regular-grid terrain gets its own path: each level is the grid sampled at half the
+resolution, so it stays a grid — which is what keeps it small after compression (free
+simplification of a grid scatters vertices and costs more bytes than it saves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import meshoptimizer
+import numpy as np
+from numpy.typing import NDArray
+
+from assets_pipeline._meshopt import simplify_with_attributes
+from assets_pipeline.mesh import MeshPart
+
+Simplifier = Literal["source", "meshopt", "grid"]
+MIN_LEVEL_TRIANGLES = 64
+LEVEL_RATIO = 0.5  # each level keeps about half the triangles of the one before
+MIN_PROGRESS = 0.9  # a level must remove at least 10% of its parent's triangles
+NORMAL_WEIGHT = 0.5  # attribute weights relative to position error (meshopt convention)
+UV_WEIGHT = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    part: MeshPart
+    simplifier: Simplifier
+    simplifier_error: float  # the simplifier's own estimate, relative to the mesh extent
+
+
+def _compact(part: MeshPart, indices: NDArray[np.uint32]) -> MeshPart:
+    used = np.zeros(part.vertex_count, dtype=bool)
+    used[indices.reshape(-1)] = True
+    remap = (np.cumsum(used) - 1).astype(np.uint32)
+
+    def pick(a: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
+        return None if a is None else np.ascontiguousarray(a[used])
+
+    return replace(
+        part,
+        positions_m=np.ascontiguousarray(part.positions_m[used]),
+        indices=remap[indices].reshape(-1, 3),
+        normals=pick(part.normals),  # type: ignore[arg-type]
+        uvs=pick(part.uvs),  # type: ignore[arg-type]
+        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
+    )
+
+
+def simplify_meshopt(part: MeshPart, target_triangles: int) -> tuple[MeshPart, float]:
+    """Simplify towards ``target_triangles``; the result and meshopt's relative error."""
+    positions = np.ascontiguousarray(part.positions_m, dtype=np.float32)
+    attributes: list[NDArray[np.float32]] = []
+    weights: list[float] = []
+    if part.normals is not None:
+        attributes.append(part.normals)
+        weights += [NORMAL_WEIGHT] * 3
+    if part.uvs is not None:
+        attributes.append(part.uvs)
+        weights += [UV_WEIGHT] * 2
+    flat = np.ascontiguousarray(part.indices.reshape(-1), dtype=np.uint32)
+    # the triangle target bounds each level; its geometric error is measured afterwards
+    if attributes:
+        packed = np.concatenate(attributes, axis=1).astype(np.float32)
+        kept, error = simplify_with_attributes(
+            flat, positions, packed, np.array(weights, np.float32), target_triangles * 3, 1.0
+        )
+    else:
+        destination = np.zeros_like(flat)
+        result = np.zeros(1, dtype=np.float32)
+        count = meshoptimizer.simplify(
+            destination,
+            flat,
+            positions,
+            index_count=len(flat),
+            vertex_count=part.vertex_count,
+            target_index_count=target_triangles * 3,
+            target_error=1.0,
+            result_error=result,
+        )
+        kept, error = destination[:count], float(result[0])
+    return _compact(part, kept.reshape(-1, 3)), error
+
+
+def grid_shape(part: MeshPart) -> tuple[int, int, NDArray[np.int64]] | None:
+    """(rows, cols, vertex index per grid cell) when the part is a height field on a
+    rectilinear grid of unique (east, north) samples; None otherwise."""
+    p = part.positions_m
+    east, col = np.unique(p[:, 0], return_inverse=True)
+    north, row = np.unique(p[:, 1], return_inverse=True)
+    rows, cols = len(north), len(east)
+    if rows < 3 or cols < 3 or rows * cols != part.vertex_count:
+        return None
+    cell = row.reshape(-1) * cols + col.reshape(-1)
+    grid = np.full(rows * cols, -1, dtype=np.int64)
+    grid[cell] = np.arange(part.vertex_count)
+    if (grid < 0).any():  # two vertices in one cell: not a height field
+        return None
+    if part.triangle_count != 2 * (rows - 1) * (cols - 1):
+        return None
+    return rows, cols, grid.reshape(rows, cols)
+
+
+def _keep(n: int, step: int) -> NDArray[np.int64]:
+    """Every ``step``-th sample, always keeping both edges (borders stay exact)."""
+    kept = np.arange(0, n, step)
+    return kept if kept[-1] == n - 1 else np.append(kept, n - 1)
+
+
+def grid_level(part: MeshPart, grid: NDArray[np.int64], step: int) -> MeshPart:
+    rows = _keep(grid.shape[0], step)
+    cols = _keep(grid.shape[1], step)
+    source = grid[np.ix_(rows, cols)].reshape(-1)
+    r, c = len(rows), len(cols)
+    v00 = (np.arange(r - 1)[:, None] * c + np.arange(c - 1)[None, :]).reshape(-1)
+    v01, v10 = v00 + 1, v00 + c
+    v11 = v10 + 1
+    indices = np.concatenate(
+        [np.stack([v00, v01, v11], axis=1), np.stack([v00, v11, v10], axis=1)]
+    ).astype(np.uint32)
+
+    def pick(a: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
+        return None if a is None else np.ascontiguousarray(a[source])
+
+    level = replace(
+        part,
+        positions_m=np.ascontiguousarray(part.positions_m[source]),
+        indices=indices,
+        normals=pick(part.normals),  # type: ignore[arg-type]
+        uvs=pick(part.uvs),  # type: ignore[arg-type]
+        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
+    )
+    # keep the source's winding: compare one face normal's up component
+    if _faces_up(part) != _faces_up(level):
+        level = replace(level, indices=np.ascontiguousarray(level.indices[:, ::-1]))
+    return level
+
+
+def _faces_up(part: MeshPart) -> bool:
+    tri = part.positions_m[part.indices[:64]].astype(np.float64)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    return bool(normal[:, 2].sum() >= 0)
+
+
+def lod_chain(
+    part: MeshPart, *, max_levels: int = 5, min_triangles: int = MIN_LEVEL_TRIANGLES
+) -> list[Level]:
+    """Level 0 is the part itself; each next level has about half the triangles."""
+    levels = [Level(part, "source", 0.0)]
+    grid = grid_shape(part)
+    while len(levels) < max_levels:
+        parent = levels[-1].part
+        target = int(parent.triangle_count * LEVEL_RATIO)
+        if target < min_triangles:
+            break
+        if grid is not None:
+            step = 2 ** len(levels)
+            child = grid_level(part, grid[2], step)
+            if child.triangle_count >= parent.triangle_count or child.triangle_count < 2:
+                break
+            levels.append(Level(child, "grid", 0.0))
+            continue
+        child, error = simplify_meshopt(parent, target)
+        if child.triangle_count > parent.triangle_count * MIN_PROGRESS:
+            break  # the simplifier is stuck (locked borders, tiny parts): stop the chain
+        levels.append(Level(child, "meshopt", error))
+    return levels
