@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,10 @@ from backend.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinland backend")
 scenes_app = typer.Typer(no_args_is_help=True, help="Scene content.")
 schema_app = typer.Typer(no_args_is_help=True, help="The GraphQL schema.")
+assets_app = typer.Typer(no_args_is_help=True, help="The asset pipeline.")
 app.add_typer(scenes_app, name="scenes")
 app.add_typer(schema_app, name="schema")
+app.add_typer(assets_app, name="assets")
 
 DEFAULT_SCHEMA_PATH = Path("graphql/schema.graphql")
 
@@ -121,6 +124,69 @@ def schema_export(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(sdl, encoding="utf-8")
     typer.echo(f"wrote {out}")
+
+
+class AssetProfile(str, Enum):
+    DESKTOP = "desktop"
+    MOBILE = "mobile"
+    VR = "vr"
+
+
+class AssetCodec(str, Enum):
+    MESHOPT = "meshopt"
+    NONE = "none"
+    AUTO = "auto"
+
+
+@assets_app.command("build")
+def assets_build(
+    inputs: Annotated[list[Path], typer.Argument(help="GLB, glTF, OBJ, PLY or STL files.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (manifest.json + GLBs).")],
+    profile: Annotated[AssetProfile, typer.Option(help="Client tier.")] = AssetProfile.DESKTOP,
+    codec: Annotated[
+        AssetCodec, typer.Option(help="Geometry codec; auto picks the smaller after brotli.")
+    ] = AssetCodec.MESHOPT,
+    jobs: Annotated[int | None, typer.Option(help="Assets built at once (default: CPUs).")] = None,
+) -> None:
+    """Compress meshes and textures into validated, LOD-chained GLB files."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from assets_pipeline.batch import run_batch
+
+    steps = ["read", "sanitize", "merge", "simplify", "textures", "optimize", "encode", "measure"]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        tasks = {
+            path.name: bar.add_task(path.name, total=len(steps), step="queued") for path in inputs
+        }
+
+        def progress(name: str, step: str) -> None:
+            task = tasks.get(name)
+            if task is None:
+                return
+            if step in steps:
+                bar.update(task, completed=steps.index(step), step=step)
+            else:  # built | cached | failed
+                bar.update(task, completed=len(steps), step=step)
+
+        report = run_batch(
+            inputs, out, profile=profile.value, codec=codec.value, jobs=jobs, progress=progress
+        )
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            typer.echo(f"FAILED {outcome.name}: [{outcome.error_code}] {outcome.error}", err=True)
+    built = sum(1 for o in report.outcomes if o.status == "built")
+    cached = sum(1 for o in report.outcomes if o.status == "cached")
+    typer.echo(
+        f"{built} built, {cached} unchanged, {len(report.failed)} failed: {out / 'manifest.json'}"
+    )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ Simplifier = Literal["source", "meshopt", "grid"]
 MIN_LEVEL_TRIANGLES = 64
 LEVEL_RATIO = 0.5  # each level keeps about half the triangles of the one before
 MIN_PROGRESS = 0.9  # a level must remove at least 10% of its parent's triangles
+FIRST_ERROR_BOUND = 0.002  # relative to the mesh extent; doubled until a level pays off
+MAX_ERROR_BOUND = 0.25
 NORMAL_WEIGHT = 0.5  # attribute weights relative to position error (meshopt convention)
 UV_WEIGHT = 1.0
 
@@ -52,8 +54,12 @@ def _compact(part: MeshPart, indices: NDArray[np.uint32]) -> MeshPart:
     )
 
 
-def simplify_meshopt(part: MeshPart, target_triangles: int) -> tuple[MeshPart, float]:
-    """Simplify towards ``target_triangles``; the result and meshopt's relative error."""
+def simplify_meshopt(
+    part: MeshPart, target_triangles: int, error_bound: float
+) -> tuple[MeshPart | None, float]:
+    """Simplify towards ``target_triangles`` without exceeding ``error_bound`` (relative
+    to the mesh extent); small disconnected pieces below the bound are pruned (a distant
+    city loses its kiosks before its towers lose their shape). None if nothing remains."""
     positions = np.ascontiguousarray(part.positions_m, dtype=np.float32)
     attributes: list[NDArray[np.float32]] = []
     weights: list[float] = []
@@ -68,7 +74,13 @@ def simplify_meshopt(part: MeshPart, target_triangles: int) -> tuple[MeshPart, f
     if attributes:
         packed = np.concatenate(attributes, axis=1).astype(np.float32)
         kept, error = simplify_with_attributes(
-            flat, positions, packed, np.array(weights, np.float32), target_triangles * 3, 1.0
+            flat,
+            positions,
+            packed,
+            np.array(weights, np.float32),
+            target_triangles * 3,
+            error_bound,
+            meshoptimizer.SIMPLIFY_PRUNE,
         )
     else:
         destination = np.zeros_like(flat)
@@ -80,10 +92,13 @@ def simplify_meshopt(part: MeshPart, target_triangles: int) -> tuple[MeshPart, f
             index_count=len(flat),
             vertex_count=part.vertex_count,
             target_index_count=target_triangles * 3,
-            target_error=1.0,
+            target_error=error_bound,
+            options=meshoptimizer.SIMPLIFY_PRUNE,
             result_error=result,
         )
         kept, error = destination[:count], float(result[0])
+    if len(kept) == 0:
+        return None, error
     return _compact(part, kept.reshape(-1, 3)), error
 
 
@@ -153,6 +168,7 @@ def lod_chain(
     """Level 0 is the part itself; each next level has about half the triangles."""
     levels = [Level(part, "source", 0.0)]
     grid = grid_shape(part)
+    error_bound = FIRST_ERROR_BOUND
     while len(levels) < max_levels:
         parent = levels[-1].part
         target = int(parent.triangle_count * LEVEL_RATIO)
@@ -160,13 +176,19 @@ def lod_chain(
             break
         if grid is not None:
             step = 2 ** len(levels)
-            child = grid_level(part, grid[2], step)
-            if child.triangle_count >= parent.triangle_count or child.triangle_count < 2:
+            coarser = grid_level(part, grid[2], step)
+            if coarser.triangle_count >= parent.triangle_count or coarser.triangle_count < 2:
                 break
-            levels.append(Level(child, "grid", 0.0))
+            levels.append(Level(coarser, "grid", 0.0))
             continue
-        child, error = simplify_meshopt(parent, target)
-        if child.triangle_count > parent.triangle_count * MIN_PROGRESS:
-            break  # the simplifier is stuck (locked borders, tiny parts): stop the chain
-        levels.append(Level(child, "meshopt", error))
+        found = None
+        while error_bound <= MAX_ERROR_BOUND:
+            child, error = simplify_meshopt(parent, target, error_bound)
+            if child is not None and child.triangle_count <= parent.triangle_count * MIN_PROGRESS:
+                found = Level(child, "meshopt", error)
+                break
+            error_bound *= 2.0  # allow more error until a level is worth sending
+        if found is None:
+            break  # nothing left to remove within the bound: the chain ends here
+        levels.append(found)
     return levels

@@ -57,6 +57,7 @@ def with_normals(part: MeshPart) -> MeshPart:
     if part.uvs is not None or part.colors_rgba is not None:
         # splitting would have to carry the other attributes along; smooth is the safe choice
         return replace(part, normals=vertex_normals(part.positions_m, part.indices))
+    part = weld(part)  # STL and friends repeat every corner: share them first
     mesh = trimesh.Trimesh(part.positions_m, part.indices, process=False)
     shaded = trimesh.graph.smooth_shade(mesh, angle=CREASE_ANGLE_RAD, facet_minarea=None)
     return replace(

@@ -1,0 +1,143 @@
+"""The compressed GLB writer: validator-clean, and it decodes back to what went in."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from assets_pipeline.decode import decode_glb
+from assets_pipeline.glb import read_glb
+from assets_pipeline.gltf_out import EncodeOptions, OutputMesh, write_compressed_glb
+from assets_pipeline.mesh import MeshPart, Texture
+from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
+from assets_pipeline.steps.optimize import optimize_order
+from assets_pipeline.steps.prepare import with_normals
+from assets_pipeline.textures import encode_texture
+from tests.gltf_validator import problems, validate_glbs
+
+CODECS = ["meshopt", "none"]
+
+
+def yaw(angle_rad: float, east_m: float, north_m: float) -> np.ndarray:
+    m = np.eye(4)
+    m[:2, :2] = [[np.cos(angle_rad), -np.sin(angle_rad)], [np.sin(angle_rad), np.cos(angle_rad)]]
+    m[:3, 3] = [east_m, north_m, 0.0]
+    return m
+
+
+def canonical(triangles: np.ndarray) -> np.ndarray:
+    """Each triangle rotated to start at its smallest index."""
+    first = triangles.argmin(axis=1)
+    return np.stack([np.roll(t, -f) for t, f in zip(triangles, first, strict=True)])
+
+
+@pytest.fixture(scope="module")
+def terrain() -> MeshPart:
+    return optimize_order(terrain_mesh(heightfield(2000, 2000, 65, seed=5, relief_m=80)))
+
+
+@pytest.fixture(scope="module")
+def tree() -> MeshPart:
+    cone = trimesh.creation.cone(3.0, 9.0, sections=12)
+    return with_normals(
+        MeshPart("tree", np.asarray(cone.vertices, np.float32), np.asarray(cone.faces, np.uint32))
+    )
+
+
+@pytest.fixture(scope="module")
+def textured_quad() -> OutputMesh:
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    texture = Texture("noise", png.getvalue(), "image/png")
+    part = MeshPart(
+        "quad",
+        np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], np.float32),
+        np.array([[0, 1, 2], [0, 2, 3]], np.uint32),
+        normals=np.tile(np.array([0, 0, 1], np.float32), (4, 1)),
+        uvs=np.array([[0, 1], [1, 1], [1, 0], [0, 0]], np.float32),
+        base_color_texture=texture,
+    )
+    return OutputMesh(part, [np.eye(4)], encode_texture(texture, "desktop"))
+
+
+@pytest.fixture(scope="module")
+def outputs(terrain: MeshPart, tree: MeshPart, textured_quad: OutputMesh) -> dict[str, bytes]:
+    forest = [yaw(i * 0.7, 40.0 * i, -25.0 * i) for i in range(12)]
+    out = {}
+    for codec in CODECS:
+        options = EncodeOptions(codec=codec)  # type: ignore[arg-type]
+        out[f"terrain-{codec}"] = write_compressed_glb([OutputMesh(terrain, [np.eye(4)])], options)
+        out[f"forest-{codec}"] = write_compressed_glb([OutputMesh(tree, forest)], options)
+        out[f"textured-{codec}"] = write_compressed_glb([textured_quad], options)
+    return out
+
+
+def test_every_output_passes_the_khronos_validator(outputs: dict[str, bytes]):
+    reports = validate_glbs(outputs)
+
+    for name, report in reports.items():
+        assert report["issues"]["numErrors"] == 0, (name, problems(report))
+        assert report["issues"]["numWarnings"] == 0, (name, problems(report))
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_positions_decode_within_half_a_quantization_step(
+    outputs: dict[str, bytes], terrain: MeshPart, codec: str
+):
+    decoded = decode_glb(outputs[f"terrain-{codec}"])
+    [primitive] = decoded.primitives
+    p = terrain.positions_m.astype(np.float64)
+    expected = np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1)  # ENU → glTF
+    step = float(np.ptp(expected, axis=0).max()) / (2**14 - 1)
+
+    assert np.abs(primitive.positions - expected).max() <= step / 2 + 1e-6
+    # the index codec may rotate a triangle's corners (winding kept): compare rotations
+    assert (canonical(primitive.indices) == canonical(terrain.indices)).all()
+    assert primitive.normals is not None
+    n = terrain.normals.astype(np.float64)
+    cos = (primitive.normals * np.stack([n[:, 0], n[:, 2], -n[:, 1]], axis=1)).sum(axis=1)
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 1.5
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_forest_is_one_mesh_drawn_with_gpu_instancing(
+    outputs: dict[str, bytes], tree: MeshPart, codec: str
+):
+    data = outputs[f"forest-{codec}"]
+    document, _ = read_glb(data)
+    decoded = decode_glb(data)
+
+    assert len(document["meshes"]) == 1
+    assert "EXT_mesh_gpu_instancing" in document["extensionsRequired"]
+    assert len(decoded.primitives) == 12
+    tops = sorted(float(p.positions[:, 1].max()) for p in decoded.primitives)
+    assert tops == pytest.approx([tree.positions_m[:, 2].max()] * 12, abs=0.01)
+    centres = sorted(round(float(p.positions[:, 0].mean())) for p in decoded.primitives)
+    assert centres == [40 * i for i in range(12)]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_textures_ship_as_webp_with_a_fallback_and_uvs_survive(
+    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: str
+):
+    data = outputs[f"textured-{codec}"]
+    document, _ = read_glb(data)
+    decoded = decode_glb(data)
+
+    assert "EXT_texture_webp" in document["extensionsUsed"]
+    assert "EXT_texture_webp" not in document.get("extensionsRequired", [])
+    assert sorted(mime for mime, _ in decoded.images) == ["image/jpeg", "image/webp"]  # opaque
+    [primitive] = decoded.primitives
+    assert primitive.uvs is not None
+    assert textured_quad.part.uvs is not None
+    assert np.abs(primitive.uvs - textured_quad.part.uvs).max() < 1e-3
+
+
+def test_meshopt_is_much_smaller_than_plain_quantized(outputs: dict[str, bytes]):
+    assert len(outputs["terrain-meshopt"]) < 0.5 * len(outputs["terrain-none"])
