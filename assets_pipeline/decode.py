@@ -34,6 +34,7 @@ _COMPONENTS: dict[int, type[np.generic]] = {
     5125: np.uint32,
     5126: np.float32,
 }
+_INDEX_TYPES = (5121, 5123, 5125)  # UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT
 _WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _MESHOPT = ("EXT_meshopt_compression", "KHR_meshopt_compression")
 _DRACO = "KHR_draco_mesh_compression"
@@ -113,7 +114,11 @@ class _Geometry:
 def decode_glb(data: bytes) -> DecodedScene:
     """Decode a GLB into world-space primitives and its images; ValueError if it can't."""
     document, blob = read_glb(data)
-    return _Decoder(document, blob).scene()
+    try:
+        return _Decoder(document, blob).scene()
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        # A field missing or of the wrong type: the document breaks the glTF schema.
+        raise ValueError(f"malformed glTF document: {type(error).__name__} {error}") from error
 
 
 class _Decoder:
@@ -296,11 +301,7 @@ class _Decoder:
 
     def _indices(self, index: int) -> NDArray[np.uint32]:
         accessor = self._item("accessors", index)
-        if accessor.get("type") != "SCALAR" or accessor.get("componentType") not in (
-            5121,
-            5123,
-            5125,
-        ):
+        if accessor.get("type") != "SCALAR" or accessor.get("componentType") not in _INDEX_TYPES:
             raise ValueError(f"accessors[{index}]: indices must be unsigned SCALAR integers")
         return self._accessor(index).reshape(-1).astype(np.uint32)
 

@@ -314,6 +314,14 @@ def test_an_unknown_required_extension_is_refused():
         decode_glb(pack_glb(document, blob))
 
 
+def test_a_document_missing_required_fields_is_a_value_error():
+    document, blob = read_glb(write_glb([grid_part(4)]))
+    del document["accessors"][0]["count"]
+
+    with pytest.raises(ValueError, match="malformed glTF document"):
+        decode_glb(pack_glb(document, blob))
+
+
 def test_bytes_that_are_not_a_glb_are_refused():
     with pytest.raises(ValueError, match="not a GLB"):
         decode_glb(b"PK\x03\x04 definitely a zip")
@@ -535,6 +543,37 @@ def test_gltfpack_cc_output_decodes_to_the_input_within_quantization_error():
     ref_normals = reference.primitives[0].normals
     assert ref_normals is not None
     assert float(np.min(np.sum(normals * ref_normals[nearest], axis=1))) > np.cos(np.radians(3))
+
+
+def test_gltfpack_quantized_uvs_come_back_through_its_texture_transform():
+    part = grid_part(32)
+    texture = Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 64, 3), np.uint8))
+    texture.format = "PNG"  # trimesh embeds PNG-format images as they are
+    assert part.uvs is not None
+    mesh = trimesh.Trimesh(
+        vertices=enu_to_gltf(part.positions_m),
+        faces=part.indices,
+        # trimesh flips v on export (its UVs have v up); glTF's v grows downwards.
+        visual=trimesh.visual.TextureVisuals(
+            uv=part.uvs * [1, -1] + [0, 1],
+            material=trimesh.visual.material.PBRMaterial(baseColorTexture=texture),
+        ),
+        process=False,
+    )
+    source = export_glb(trimesh.Scene(mesh))
+    reference = decode_glb(source).primitives[0]
+
+    packed = decode_glb(run_gltfpack(source, "-cc"))
+
+    assert "KHR_texture_transform" in packed.extensions_used
+    (primitive,) = packed.primitives
+    assert primitive.uvs is not None
+    assert reference.uvs is not None
+    np.testing.assert_allclose(reference.uvs, part.uvs, atol=1e-6)
+    _, nearest = cKDTree(reference.positions).query(primitive.positions)
+    # gltfpack's default: 12-bit UVs over the UV range
+    np.testing.assert_allclose(primitive.uvs, reference.uvs[nearest], atol=1.5 / 4095)
+    assert len(packed.images) == 1
 
 
 def test_gltfpack_instancing_decodes_to_one_placement_per_node():
