@@ -33,7 +33,9 @@ from assets_pipeline.steps.quantize import (
     DEFAULT_UV_BITS,
     PositionGrid,
     UvRange,
+    encode_filter_exp,
     encode_filter_oct,
+    encode_filter_quat,
     quantize_snorm,
 )
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from assets_pipeline.textures import EncodedTexture
 
 BYTE = 5120
+SHORT = 5122
 # EXT_meshopt_compression specifies vertex codec version 0 (version 1 belongs to
 # KHR_meshopt_compression); the library's setting is process-wide, so pin it here.
 meshoptimizer.encode_vertex_version(0)
@@ -318,9 +321,8 @@ def write_compressed_glb(
             }
         )
         node: dict[str, Any] = {"name": part.name, "mesh": len(gltf_meshes) - 1}
-        if len(mesh.matrices) == 1:
-            node["matrix"] = _column_major(grid.matrix())
-        else:
+        node["matrix"] = _column_major(grid.matrix())
+        if len(mesh.matrices) > 1:
             node["extensions"] = {"EXT_mesh_gpu_instancing": _instances(w, mesh.matrices, grid)}
             w.extensions.add("EXT_mesh_gpu_instancing")
         nodes.append(node)
@@ -336,22 +338,41 @@ def _rotate_normals(normals: NDArray[np.float32], world_gltf: Matrix4) -> NDArra
 
 
 def _instances(w: _Writer, matrices: list[Matrix4], grid: PositionGrid) -> dict[str, Any]:
-    """TRS per instance of (placement ∘ dequantization), all float streams."""
+    """Instance transforms in grid units: the node carries the dequantization Q, so each
+    instance is Q⁻¹·M·Q — the same rotation and scale as M, which lets identity scales and
+    rotations be left out entirely. Streams use meshopt's EXPONENTIAL (translation,
+    scale) and QUATERNION (rotation) filters."""
     dequantize = grid.matrix()
-    trs = [_trs(to_gltf_matrix(m) @ dequantize) for m in matrices]
+    inverse = np.linalg.inv(dequantize)
+    trs = [_trs(inverse @ to_gltf_matrix(m) @ dequantize) for m in matrices]
     translation = np.array([t for t, _, _ in trs], dtype=np.float32)
-    rotation = np.array([r for _, r, _ in trs], dtype=np.float32)
+    rotation = np.array([r for _, r, _ in trs], dtype=np.float64)
     scale = np.array([s for _, _, s in trs], dtype=np.float32)
-    count = len(matrices)
-    attributes = {
-        "TRANSLATION": w.accessor(w.vertex_view(translation), FLOAT, "VEC3", count),
-        "ROTATION": w.accessor(w.vertex_view(rotation), FLOAT, "VEC4", count),
-        "SCALE": w.accessor(w.vertex_view(scale), FLOAT, "VEC3", count),
-    }
-    for name in ("TRANSLATION", "ROTATION", "SCALE"):
+    attributes = {"TRANSLATION": _float_stream(w, translation, "VEC3")}
+    if not np.allclose(np.abs(rotation[:, 3]), 1.0, atol=1e-7):
+        attributes["ROTATION"] = _rotation_stream(w, rotation)
+    if not np.allclose(scale, 1.0, atol=1e-6):
+        attributes["SCALE"] = _float_stream(w, scale, "VEC3")
+    for accessor in attributes.values():
         # instance streams are not vertex attributes: no target on their views
-        w.views[w.accessors[attributes[name]]["bufferView"]].pop("target", None)
+        w.views[w.accessors[accessor]["bufferView"]].pop("target", None)
     return {"attributes": attributes}
+
+
+def _float_stream(w: _Writer, values: NDArray[np.float32], kind: str) -> int:
+    if w.options.codec == "meshopt":
+        view = w.vertex_view(encode_filter_exp(values), filter_name="EXPONENTIAL")
+    else:
+        view = w.vertex_view(values)
+    return w.accessor(view, FLOAT, kind, len(values))
+
+
+def _rotation_stream(w: _Writer, quaternions: NDArray[np.float64]) -> int:
+    if w.options.codec == "meshopt":
+        view = w.vertex_view(encode_filter_quat(quaternions), filter_name="QUATERNION")
+    else:
+        view = w.vertex_view(quantize_snorm(quaternions, 16).astype(np.int16))
+    return w.accessor(view, SHORT, "VEC4", len(quaternions), normalized=True)
 
 
 def _texture(

@@ -29,6 +29,9 @@ from assets_pipeline.mesh import MeshError, Texture
 PROFILE_MAX_SIZE_PX = {"desktop": 2048, "mobile": 1024, "vr": 1024}  # longest side budget
 MAX_SOURCE_PIXELS = 64 * 1024 * 1024  # refuse bigger images before decoding (decompression bombs)
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
+TARGET_PSNR_DB = 38.0  # WebP quality is raised until the texture reaches this
+MAX_WEBP_QUALITY = 95
+WEBP_QUALITY_STEP = 4
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -89,7 +92,10 @@ class EncodedTexture:
     source_height_px: int
     has_alpha: bool
     psnr_db: float
-    fallback_psnr_db: float
+    fallback_psnr_db: float  # against the source resized to the fallback's size
+    fallback_width_px: int = 0
+    fallback_height_px: int = 0
+    webp_quality: int = 0  # the quality that reached the PSNR target
 
 
 def probe(texture: Texture) -> tuple[str, int, int]:
@@ -190,7 +196,12 @@ def decode(texture: Texture) -> Image.Image:
 
 
 def encode_texture(
-    texture: Texture, profile: str, *, webp_quality: int = 85, jpeg_quality: int = 88
+    texture: Texture,
+    profile: str,
+    *,
+    webp_quality: int = 85,
+    jpeg_quality: int = 88,
+    target_psnr_db: float | None = TARGET_PSNR_DB,
 ) -> EncodedTexture:
     """Transcode ``texture`` for a client ``profile`` ("desktop", "mobile" or "vr").
 
@@ -204,6 +215,12 @@ def encode_texture(
         baseline, 4:2:0) otherwise, or a palette PNG when the image has at most 256 colours
         and that PNG is not bigger than the JPEG.
     Opaque images are encoded without an alpha channel. Same input → same bytes.
+
+    Quality is raised in steps (up to WebP 95) until the WebP reaches ``target_psnr_db``
+    against the resized source: a busy photo needs more bits than a smooth facade. The
+    fallback is stored at half the WebP's resolution: every current browser and headset
+    decodes WebP, so the fallback only has to be a recognisable stand-in, and at full size
+    it would weigh more than the WebP it backs up.
 
     Raises MeshError("bad_profile") for an unknown profile, ("bad_quality") for qualities out
     of range, and the ``decode`` errors.
@@ -235,17 +252,32 @@ def encode_texture(
     palette = _palette_image(image)
 
     webp = _save(image, "WEBP", quality=webp_quality, method=6, exact=True, alpha_quality=100)
+    quality = webp_quality
+    while (
+        target_psnr_db is not None
+        and quality < MAX_WEBP_QUALITY
+        and psnr_db(_decoded_pixels(webp, image.mode), pixels) < target_psnr_db
+    ):
+        quality = min(MAX_WEBP_QUALITY, quality + WEBP_QUALITY_STEP)
+        webp = _save(image, "WEBP", quality=quality, method=6, exact=True, alpha_quality=100)
     if palette is not None:
         lossless = _save(image, "WEBP", lossless=True, quality=100, method=6, exact=True)
         if len(lossless) <= len(webp):
             webp = lossless
 
+    fallback_size = fit_size(size[0], size[1], max(1, max(size) // 2))
+    small = (
+        image if fallback_size == size else image.resize(fallback_size, Image.Resampling.LANCZOS)
+    )
+    small_palette = _palette_image(small) if palette is not None else None
     if has_alpha:
-        fallback = _save(palette if palette is not None else image, "PNG", optimize=True)
+        fallback = _save(
+            small_palette if small_palette is not None else small, "PNG", optimize=True
+        )
         fallback_mime = "image/png"
     else:
         fallback = _save(
-            image,
+            small.convert("RGB"),
             "JPEG",
             quality=jpeg_quality,
             optimize=True,
@@ -253,8 +285,8 @@ def encode_texture(
             subsampling="4:2:0",
         )
         fallback_mime = "image/jpeg"
-        if palette is not None:
-            png = _save(palette, "PNG", optimize=True)
+        if small_palette is not None:
+            png = _save(small_palette, "PNG", optimize=True)
             if len(png) <= len(fallback):
                 fallback, fallback_mime = png, "image/png"
 
@@ -268,7 +300,10 @@ def encode_texture(
         source_height_px=source_height,
         has_alpha=has_alpha,
         psnr_db=psnr_db(_decoded_pixels(webp, image.mode), pixels),
-        fallback_psnr_db=psnr_db(_decoded_pixels(fallback, image.mode), pixels),
+        fallback_psnr_db=psnr_db(_decoded_pixels(fallback, small.mode), np.asarray(small)),
+        fallback_width_px=fallback_size[0],
+        fallback_height_px=fallback_size[1],
+        webp_quality=quality,
     )
 
 

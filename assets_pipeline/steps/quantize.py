@@ -118,3 +118,43 @@ class UvRange:
         """KHR_texture_transform scale for un-normalized integer uvs."""
         top = (1 << self.bits) - 1
         return [float(s / top) for s in self.scale]
+
+
+def encode_filter_quat(quaternions: NDArray[np.float64], bits: int = 12) -> NDArray[np.int16]:
+    """Unit quaternions (x, y, z, w) → (n, 4) int16 for the QUATERNION filter (byteStride
+    8), as meshopt_encodeFilterQuat writes them: the three smallest components scaled by
+    √2 (the largest is implied), and the largest one's index in the low bits of the 4th."""
+    if not 4 <= bits <= 16:
+        raise ValueError("quaternion filter bits must be in 4..16")
+    q = quaternions.astype(np.float64)
+    largest = np.abs(q).argmax(axis=1)
+    rows = np.arange(len(q))
+    sign = np.where(q[rows, largest] < 0, -1.0, 1.0)  # q and -q are the same rotation
+    out = np.zeros((len(q), 4), dtype=np.int16)
+    for k in range(3):
+        component = q[rows, (largest + 1 + k) % 4] * np.sqrt(2.0) * sign
+        out[:, k] = quantize_snorm(component, bits)
+    one = int(quantize_snorm(np.ones(1), bits)[0])
+    out[:, 3] = ((one & ~3) | largest).astype(np.int16)
+    return out
+
+
+def _exponent(values: NDArray[np.float32]) -> NDArray[np.int32]:
+    """optlog2: the float's binary exponent + 1 (0 for zero)."""
+    bits = values.astype(np.float32).view(np.uint32)
+    e = ((bits >> 23) & 0xFF).astype(np.int32) - 127 + 1
+    return np.where(values == 0, 0, e).astype(np.int32)
+
+
+def encode_filter_exp(values: NDArray[np.float32], bits: int = 16) -> NDArray[np.uint32]:
+    """(n, k) floats → (n, k) uint32 for the EXPONENTIAL filter in its shared-component
+    mode (meshopt_encodeFilterExp, SharedComponent): each component gets the largest
+    exponent it has across all rows, i.e. one fixed-point scale per component, which is
+    what makes a stream of instance positions compress."""
+    v = values.astype(np.float32)
+    exponent = np.maximum(_exponent(v).max(axis=0), -100) - (bits - 1)  # (k,)
+    scale = np.ldexp(np.float32(1.0), -exponent).astype(np.float32)
+    mantissa = (v * scale + np.where(v >= 0, 0.5, -0.5)).astype(np.int64)
+    packed = (mantissa & 0xFFFFFF) | ((exponent.astype(np.int64) & 0xFF) << 24)
+    result: NDArray[np.uint32] = packed.astype(np.uint32)
+    return result

@@ -18,7 +18,9 @@ from assets_pipeline.steps.quantize import (
     PositionGrid,
     UvRange,
     decode_filter_oct_int8,
+    encode_filter_exp,
     encode_filter_oct,
+    encode_filter_quat,
 )
 from assets_pipeline.steps.sanitize import MeshLimits, sanitize
 
@@ -180,3 +182,19 @@ def test_uv_ranges_cover_outliers_without_overflow():
 
     assert q.max() == 4095
     assert np.abs(restored - uvs).max() < 5 / 4095
+
+
+def test_quaternion_and_exponential_filters_decode_with_meshoptimizer():
+    rng = np.random.default_rng(8)
+    quaternions = rng.normal(size=(200, 4))
+    quaternions /= np.linalg.norm(quaternions, axis=1, keepdims=True)
+    translations = rng.uniform(-3000, 3000, size=(200, 3)).astype(np.float32)
+
+    rotations = meshoptimizer.decode_filter_quat(encode_filter_quat(quaternions), 200, 8)
+    decoded = rotations.astype(np.float64) / 32767
+    decoded /= np.linalg.norm(decoded, axis=1, keepdims=True)
+    positions = meshoptimizer.decode_filter_exp(encode_filter_exp(translations), 200, 12)
+    positions = np.frombuffer(positions.tobytes(), np.float32).reshape(-1, 3)
+
+    assert np.abs(np.abs((decoded * quaternions).sum(axis=1)) - 1).max() < 1e-6
+    assert np.abs(positions - translations).max() <= 4096 / 2**15 / 2  # half a 16-bit step

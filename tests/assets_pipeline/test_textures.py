@@ -186,8 +186,29 @@ def test_the_webp_and_the_fallback_decode_to_the_reported_size(desktop: EncodedT
     fallback = open_image(desktop.fallback)
 
     assert (webp.format, webp.size, webp.mode) == ("WEBP", (2048, 2048), "RGB")
-    assert (fallback.format, fallback.size) == ("JPEG", (2048, 2048))
+    # the fallback is a half-size stand-in for the rare client without WebP
+    assert (fallback.format, fallback.size) == ("JPEG", (1024, 1024))
+    assert (desktop.fallback_width_px, desktop.fallback_height_px) == (1024, 1024)
     assert fallback.info.get("progressive") is None  # baseline, as promised
+
+
+def test_quality_rises_until_a_busy_texture_reaches_the_psnr_target(
+    small_photo: NDArray[np.uint8],
+) -> None:
+    noisy = np.clip(
+        small_photo.astype(np.int16)
+        + np.random.default_rng(5).integers(-40, 40, small_photo.shape),
+        0,
+        255,
+    ).astype(np.uint8)
+
+    fixed = encode_texture(png_texture(noisy), "desktop", target_psnr_db=None)
+    raised = encode_texture(png_texture(noisy), "desktop", target_psnr_db=38.0)
+
+    assert fixed.webp_quality == 85
+    assert raised.webp_quality > 85
+    assert raised.psnr_db > fixed.psnr_db
+    assert raised.psnr_db >= 38.0 or raised.webp_quality == 95
 
 
 def test_the_reported_psnr_is_that_of_the_decoded_webp(small_photo: NDArray[np.uint8]) -> None:
@@ -283,9 +304,9 @@ def test_outputs_carry_no_source_metadata(small_photo: NDArray[np.uint8]) -> Non
 
     result = encode_texture(Texture("facade", data, "image/jpeg"), "desktop")
 
-    for output in (result.webp, result.fallback):
+    for output, size in ((result.webp, (384, 256)), (result.fallback, (192, 128))):
         image = open_image(output)
-        assert image.size == (384, 256)
+        assert image.size == size
         assert "exif" not in image.info
         assert "icc_profile" not in image.info
 
