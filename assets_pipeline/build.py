@@ -29,7 +29,7 @@ from assets_pipeline.textures import EncodedTexture, encode_texture
 
 PIPELINE_VERSION = "1"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
-CodecChoice = Literal["meshopt", "none", "auto"]
+CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
 ERROR_SAMPLES = 40_000  # per direction; the mean is stable to ~1% at this count
 # Fewer position bits where the client's screen cannot show the difference.
@@ -52,6 +52,7 @@ class Lod:
     bytes_gzip: int
     bytes_brotli: int
     simplifier: str
+    codec: str
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class Lod:
             "error_mean_rel": self.error_mean_rel,
             "error_p99_rel": self.error_p99_rel,
             "simplifier": self.simplifier,
+            "codec": self.codec,
         }
 
 
@@ -190,12 +192,16 @@ def build_scene(
     source_sha256: str = "",
     limits: MeshLimits | None = None,
     on_step: StepCallback | None = None,
+    max_levels: int | None = None,
+    measure: bool = True,
 ) -> BuiltAsset:
-    """The LOD chain of a scene already read into memory."""
+    """The LOD chain of a scene already read into memory. ``max_levels=1`` builds the
+    full-detail level only; ``measure=False`` skips the error measurement (errors are
+    then reported as NaN) — both for benchmarks that time the encoder alone."""
     if profile not in PROFILES:
         raise MeshError("bad_profile", f"unknown profile {profile!r}; use one of {PROFILES}")
-    if codec not in ("meshopt", "none", "auto"):
-        raise MeshError("bad_codec", f"unknown codec {codec!r}; use meshopt, none or auto")
+    if codec not in ("meshopt", "draco", "none", "auto"):
+        raise MeshError("bad_codec", f"unknown codec {codec!r}; use meshopt, draco, none or auto")
     steps = _Steps(on_step)
     with steps.step("sanitize"):
         report = SanitizeReport()
@@ -208,12 +214,13 @@ def build_scene(
     with steps.step("merge"):
         groups = group_scene(scene)
     with steps.step("simplify"):
-        chains = [lod_chain(g.part, max_levels=MAX_LEVELS[profile]) for g in groups]
+        levels_wanted = MAX_LEVELS[profile] if max_levels is None else max_levels
+        chains = [lod_chain(g.part, max_levels=levels_wanted) for g in groups]
     textures, texture_reports = _textures(groups, profile, steps)
     reference = _world_surface(groups, chains, 0)
+    # the encoded reference for the error measurement is the welded, sanitized source
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
     lods: list[Lod] = []
-    codec_used = str(codec)
     for k in range(max(len(chain) for chain in chains)):
         with steps.step("optimize"):
             meshes = [
@@ -226,11 +233,13 @@ def build_scene(
             ]
         with steps.step("encode"):
             glb, used_codec, sizes = _encode(meshes, profile, codec, name, k)
-        with steps.step("measure"):
-            decoded = decode_glb(glb).merged()
-            mean_m, p99_m = surface_distance(
-                reference[0], reference[1], decoded[0], decoded[1], samples=ERROR_SAMPLES
-            )
+        mean_m = p99_m = float("nan")
+        if measure:
+            with steps.step("measure"):
+                decoded = decode_glb(glb).merged()
+                mean_m, p99_m = surface_distance(
+                    reference[0], reference[1], decoded[0], decoded[1], samples=ERROR_SAMPLES
+                )
         lods.append(
             Lod(
                 level=k,
@@ -244,14 +253,14 @@ def build_scene(
                 bytes_gzip=sizes[0],
                 bytes_brotli=sizes[1],
                 simplifier=chains[0][min(k, len(chains[0]) - 1)].simplifier,
+                codec=used_codec,
             )
         )
-        codec_used = used_codec
     return BuiltAsset(
         name=name,
         source_sha256=source_sha256,
         profile=profile,
-        codec=codec_used,
+        codec=codec,
         source_bytes=source_bytes,
         source_triangles=scene.triangle_count,
         diagonal_m=diagonal,
@@ -272,7 +281,7 @@ def _encode(
     meshes: list[OutputMesh], profile: Profile, codec: CodecChoice, name: str, level: int
 ) -> tuple[bytes, str, tuple[int, int]]:
     extras = {"source": name, "level": level, "profile": profile}
-    candidates = ["meshopt", "none"] if codec == "auto" else [codec]
+    candidates = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
     best: tuple[bytes, str, tuple[int, int]] | None = None
     for candidate in candidates:
         options = EncodeOptions(codec=candidate, position_bits=POSITION_BITS[profile])  # type: ignore[arg-type]
@@ -294,6 +303,8 @@ def build_asset(
     sidecars: Mapping[str, bytes] | None = None,
     input_limits: InputLimits | None = None,
     on_step: StepCallback | None = None,
+    max_levels: int | None = None,
+    measure: bool = True,
 ) -> BuiltAsset:
     """Read ``data`` (named like its file, for the format) and build its LOD chain."""
     steps_read = time.perf_counter()
@@ -309,6 +320,8 @@ def build_asset(
         source_bytes=len(data),
         source_sha256=hashlib.sha256(data).hexdigest(),
         on_step=on_step,
+        max_levels=max_levels,
+        measure=measure,
     )
     built.step_seconds = {"read": read_seconds, **built.step_seconds}
     return built

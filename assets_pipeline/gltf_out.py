@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import DracoPy
 import meshoptimizer
 import numpy as np
 from numpy.typing import NDArray
@@ -48,7 +49,11 @@ SHORT = 5122
 # KHR_meshopt_compression); the library's setting is process-wide, so pin it here.
 meshoptimizer.encode_vertex_version(0)
 GENERATOR = "twinland assets_pipeline"
-Codec = Literal["meshopt", "none"]
+Codec = Literal["meshopt", "draco", "none"]
+DRACO = "KHR_draco_mesh_compression"
+DRACO_COMPRESSION_LEVEL = 7  # Draco's speed/size knob (0..10); 7 is its "default" sweet spot
+# Draco's attribute types (draco::GeometryAttribute::Type) → glTF attribute names
+_DRACO_TYPES = {0: "POSITION", 1: "NORMAL", 2: "COLOR_0", 3: "TEXCOORD_0"}
 
 # ENU (east, north, up) → glTF (x = east, y = up, z = -north), as a 4×4 change of basis.
 ENU_TO_GLTF = np.array(
@@ -145,7 +150,7 @@ class _Writer:
         """(n, k) array whose rows are 4-byte multiples: one attribute stream."""
         data = np.ascontiguousarray(array)
         count, stride = data.shape[0], data.itemsize * data.shape[1]
-        if self.options.codec == "none":
+        if self.options.codec != "meshopt":
             offset = self._append(data.tobytes())
             self.views.append(
                 {
@@ -211,6 +216,11 @@ class _Writer:
         self.views.append(view)
         return view
 
+    def accessor_only(self, component: int, kind: str, count: int, **extra: Any) -> int:
+        """An accessor whose data a compression extension provides (no buffer view)."""
+        self.accessors.append({"componentType": component, "count": count, "type": kind, **extra})
+        return len(self.accessors) - 1
+
     def accessor(self, view: int, component: int, kind: str, count: int, **extra: Any) -> int:
         self.accessors.append(
             {"bufferView": view, "componentType": component, "count": count, "type": kind, **extra}
@@ -229,7 +239,8 @@ def write_compressed_glb(
     if not meshes:
         raise MeshError("empty_mesh", "nothing to write")
     w = _Writer(options)
-    w.extensions.add("KHR_mesh_quantization")
+    if options.codec != "draco":
+        w.extensions.add("KHR_mesh_quantization")
     baked = [m for m in meshes if len(m.matrices) == 1]
     scene_grid = (
         PositionGrid.covering(
@@ -263,6 +274,23 @@ def write_compressed_glb(
             grid = scene_grid
         else:
             grid = PositionGrid.covering(points, options.position_bits)
+        if options.codec == "draco":
+            # Draco quantizes on the same grid (no cracks) and decodes to floats, so the
+            # node carries no dequantization
+            primitive, draco_texture = _draco_primitive(
+                w, mesh, points, normals, textures, images, grid
+            )
+            grid = PositionGrid(np.zeros(3), 1.0, options.position_bits)
+            materials.append(_material(part, draco_texture))
+            primitive["material"] = len(materials) - 1
+            gltf_meshes.append({"name": part.name, "primitives": [primitive]})
+            draco_node: dict[str, Any] = {"name": part.name, "mesh": len(gltf_meshes) - 1}
+            if len(mesh.matrices) > 1:
+                instances = _instances(w, mesh.matrices, grid)
+                draco_node["extensions"] = {"EXT_mesh_gpu_instancing": instances}
+                w.extensions.add("EXT_mesh_gpu_instancing")
+            nodes.append(draco_node)
+            continue
         attributes: dict[str, int] = {}
         q = grid.quantize(points)
         padded = np.zeros((len(q), 4), dtype=np.uint16)  # meshopt strides are 4-byte multiples
@@ -329,6 +357,78 @@ def write_compressed_glb(
     return _finish(w, nodes, gltf_meshes, materials, textures, images, extras)
 
 
+def _draco_primitive(
+    w: _Writer,
+    mesh: OutputMesh,
+    points: NDArray[np.float64],
+    normals: NDArray[np.float32] | None,
+    textures: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    grid: PositionGrid,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One KHR_draco_mesh_compression primitive: the Draco blob in a buffer view, and
+    accessors without buffer views that describe what it decodes to."""
+    part = mesh.part
+    options = w.options
+    extra: dict[str, Any] = {}
+    if normals is not None:
+        extra["normals"] = _gltf_points(normals)
+        extra["normal_quantization_bits"] = options.normal_bits
+    textured = mesh.texture is not None and part.uvs is not None
+    if textured:
+        assert part.uvs is not None
+        extra["tex_coord"] = part.uvs.astype(np.float64)
+        extra["tex_coord_quantization_bits"] = options.uv_bits
+    if part.colors_rgba is not None and not (part.colors_rgba == 255).all():
+        extra["colors"] = part.colors_rgba
+    blob = DracoPy.encode(
+        points,
+        part.indices.astype(np.uint32),
+        quantization_bits=options.position_bits,
+        quantization_origin=[float(v) for v in grid.origin],
+        quantization_range=grid.step_m * ((1 << options.position_bits) - 1),
+        compression_level=DRACO_COMPRESSION_LEVEL,
+        **extra,
+    )
+    decoded = DracoPy.decode(blob)  # Draco numbers attributes itself: read the ids back
+    count = len(decoded.points)
+    ids: dict[str, int] = {}
+    for attribute in decoded.attributes:
+        name = _DRACO_TYPES.get(int(attribute["attribute_type"]))
+        if name is not None:
+            ids[name] = int(attribute["unique_id"])
+    w.extensions.add(DRACO)
+    view = w.raw_view(bytes(blob))
+    decoded_points = np.asarray(decoded.points, dtype=np.float64)
+    attributes = {
+        "POSITION": w.accessor_only(
+            FLOAT,
+            "VEC3",
+            count,
+            min=[float(v) for v in decoded_points.min(axis=0)],
+            max=[float(v) for v in decoded_points.max(axis=0)],
+        )
+    }
+    if "NORMAL" in ids:
+        attributes["NORMAL"] = w.accessor_only(FLOAT, "VEC3", count)
+    texture_info = None
+    if textured and "TEXCOORD_0" in ids:
+        assert mesh.texture is not None
+        attributes["TEXCOORD_0"] = w.accessor_only(FLOAT, "VEC2", count)
+        texture_info = _texture(w, mesh.texture, textures, images)
+    if "COLOR_0" in ids:
+        attributes["COLOR_0"] = w.accessor_only(UNSIGNED_BYTE, "VEC4", count, normalized=True)
+    faces = len(np.asarray(decoded.faces).reshape(-1, 3))
+    index_type = UNSIGNED_SHORT if count <= 0xFFFF else UNSIGNED_INT
+    primitive = {
+        "attributes": attributes,
+        "indices": w.accessor_only(index_type, "SCALAR", faces * 3),
+        "mode": 4,
+        "extensions": {DRACO: {"bufferView": view, "attributes": {k: ids[k] for k in attributes}}},
+    }
+    return primitive, texture_info
+
+
 def _rotate_normals(normals: NDArray[np.float32], world_gltf: Matrix4) -> NDArray[np.float32]:
     # back to ENU after applying the inverse transpose in glTF space
     n = _gltf_points(normals) @ np.linalg.inv(world_gltf[:3, :3])
@@ -368,6 +468,10 @@ def _float_stream(w: _Writer, values: NDArray[np.float32], kind: str) -> int:
 
 
 def _rotation_stream(w: _Writer, quaternions: NDArray[np.float64]) -> int:
+    if w.options.codec == "draco":  # no KHR_mesh_quantization: plain floats
+        return w.accessor(
+            w.vertex_view(quaternions.astype(np.float32)), FLOAT, "VEC4", len(quaternions)
+        )
     if w.options.codec == "meshopt":
         view = w.vertex_view(encode_filter_quat(quaternions), filter_name="QUATERNION")
     else:
@@ -434,7 +538,7 @@ def _finish(
         )
     required = sorted(
         w.extensions
-        & {"EXT_meshopt_compression", "KHR_mesh_quantization", "EXT_mesh_gpu_instancing"}
+        & {"EXT_meshopt_compression", "KHR_mesh_quantization", "EXT_mesh_gpu_instancing", DRACO}
     )
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": GENERATOR},

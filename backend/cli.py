@@ -134,6 +134,7 @@ class AssetProfile(str, Enum):
 
 class AssetCodec(str, Enum):
     MESHOPT = "meshopt"
+    DRACO = "draco"
     NONE = "none"
     AUTO = "auto"
 

@@ -99,15 +99,32 @@ def run_gltfpack(name: str, data: bytes) -> bytes:
         return target.read_bytes()
 
 
-def our_runner() -> tuple[Runner | None, str]:
-    """build_asset's full-detail GLB, or None and why not (the pipeline may be absent)."""
+OUR_VARIANTS = {
+    # tool name: (codec, full LOD chain with error measurement?)
+    "ours meshopt": ("meshopt", True),
+    "ours auto": ("auto", True),
+    "ours auto, LOD0 only": ("auto", False),
+}
+
+
+def our_runner(codec: str = "meshopt", chain: bool = True) -> tuple[Runner | None, str]:
+    """build_asset's full-detail GLB, or None and why not (the pipeline may be absent).
+    With ``chain`` the timed run builds and measures the whole LOD chain (what the CLI
+    does); without it, only level 0 and no measurement — the same job gltfpack does."""
     try:
         from assets_pipeline.build import build_asset
     except ImportError as error:
         return None, f"not available ({error})"
 
     def run(name: str, data: bytes) -> bytes:
-        built = build_asset(f"{name}.glb", data, profile="desktop", codec="meshopt")
+        built = build_asset(
+            f"{name}.glb",
+            data,
+            profile="desktop",
+            codec=codec,  # type: ignore[arg-type]
+            max_levels=None if chain else 1,
+            measure=chain,
+        )
         glb: bytes = built.lods[0].glb
         return glb
 
@@ -240,16 +257,17 @@ def table(results: list[dict[str, Any]]) -> str:
     ]
     for r in results:
         tools = {m["tool"]: m for m in r["tools"] if m["ok"]}
-        if "ours" not in tools or "gltfpack" not in tools:
-            lines.append(f"| {r['input']} | ours: not available | | | |")
-            continue
-        o, g = tools["ours"], tools["gltfpack"]
-        lines.append(
-            f"| {r['input']} | {ratio(o['brotli11'], g['brotli11'])} "
-            f"| {ratio(o['error_mean_m'], g['error_mean_m'])} "
-            f"| {ratio(o['error_p99_m'], g['error_p99_m'])} "
-            f"| {ratio(o['wall_median_s'], g['wall_median_s'])} |"
-        )
+        for variant in OUR_VARIANTS:
+            if variant not in tools or "gltfpack" not in tools:
+                lines.append(f"| {r['input']} | {variant}: not available | | | |")
+                continue
+            o, g = tools[variant], tools["gltfpack"]
+            lines.append(
+                f"| {r['input']}, {variant} | {ratio(o['brotli11'], g['brotli11'])} "
+                f"| {ratio(o['error_mean_m'], g['error_mean_m'])} "
+                f"| {ratio(o['error_p99_m'], g['error_p99_m'])} "
+                f"| {ratio(o['wall_median_s'], g['wall_median_s'])} |"
+            )
     lines.append("")
     for r in results:
         for m in r["tools"]:
@@ -273,9 +291,10 @@ def main() -> None:
         raise SystemExit(f"unknown inputs {sorted(unknown)}; choose from {sorted(INPUTS)}")
     gltfpack_command()  # fail before any work when gltfpack is missing
     args.out.mkdir(parents=True, exist_ok=True)
-    ours, why_not = our_runner()
-    if ours is None:
-        print(f"ours: {why_not}", flush=True)
+    variants = {tool: our_runner(*options) for tool, options in OUR_VARIANTS.items()}
+    for tool, (runner, why_not) in variants.items():
+        if runner is None:
+            print(f"{tool}: {why_not}", flush=True)
     started = time.perf_counter()
 
     sources: dict[str, bytes] = {}
@@ -285,10 +304,11 @@ def main() -> None:
         print(f"{name}: generating input", flush=True)
         sources[name] = INPUTS[name]()
         (args.out / f"{name}.glb").write_bytes(sources[name])
-        tools: list[tuple[str, Runner | None]] = [("gltfpack", run_gltfpack), ("ours", ours)]
-        for tool, runner in tools:
+        tools: list[tuple[str, Runner | None, str]] = [("gltfpack", run_gltfpack, "")]
+        tools += [(tool, runner, why) for tool, (runner, why) in variants.items()]
+        for tool, runner, why_not in tools:
             if runner is None:
-                measured[name, tool] = Measured(tool, ok=False, note=f"ours: {why_not}")
+                measured[name, tool] = Measured(tool, ok=False, note=f"{tool}: {why_not}")
                 continue
             runs = args.runs if tool == "gltfpack" else args.our_runs
             print(f"{name}: {tool} × {runs}", flush=True)
@@ -300,7 +320,7 @@ def main() -> None:
                 continue
             outputs[name, tool] = output
             measured[name, tool] = Measured(tool, ok=True, wall_s=times)
-            (args.out / f"{name}.{tool}.glb").write_bytes(output)
+            (args.out / f"{name}.{tool.replace(' ', '-').replace(',', '')}.glb").write_bytes(output)
 
     print("measuring sizes (brotli q11 is slow on multi-MB files) and errors", flush=True)
     blobs = {**{(n, "source"): d for n, d in sources.items()}, **outputs}
@@ -322,7 +342,7 @@ def main() -> None:
                 },
                 "tools": [],
             }
-            for tool in ("gltfpack", "ours"):
+            for tool in ("gltfpack", *OUR_VARIANTS):
                 m = measured[name, tool]
                 if m.ok:
                     try:
