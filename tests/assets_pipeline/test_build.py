@@ -96,6 +96,7 @@ def test_lod_chains_lose_triangles_and_never_gain_accuracy(built: dict[str, Buil
         assert coarser.error_mean_m >= finer.error_mean_m
         assert coarser.error_p99_m >= finer.error_p99_m
         assert len(coarser.glb) < len(finer.glb)
+        assert coarser.bytes_brotli < finer.bytes_brotli  # what travels shrinks too
 
 
 def test_full_detail_error_is_only_quantization(built: dict[str, BuiltAsset]):
