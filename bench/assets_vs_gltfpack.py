@@ -8,9 +8,10 @@ bench/bench_inputs.py (deterministic); each tool's output and results.json land 
 
 gltfpack runs with ``-cc`` (``-cc -mi`` for the city, to instance the trees); its npm
 (WASM) build cannot compress textures, so it keeps them as they are. Ours is
-``assets_pipeline.build.build_asset`` (full-detail LOD 0 is compared; its wall time
-includes building and measuring the whole LOD chain, tens of seconds per input, so it
-runs once unless --our-runs says otherwise). Both outputs are decoded by
+``assets_pipeline.build.build_asset`` in three variants (OUR_VARIANTS): the default
+meshopt codec and ``--codec auto`` building and measuring the whole LOD chain (what the
+CLI does), and ``auto`` building level 0 only without measuring (gltfpack's job). The
+full-detail level 0 is what is compared; ours runs once unless --our-runs says otherwise. Both outputs are decoded by
 ``assets_pipeline.decode`` and measured the same way: bytes raw / gzip -9 / brotli q11,
 symmetric surface distance to the decoded input (mean, p99; metres and relative to the
 input's bounding-box diagonal), wall time (median of --runs), and for textures PSNR
