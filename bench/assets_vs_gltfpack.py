@@ -11,11 +11,12 @@ gltfpack runs with ``-cc`` (``-cc -mi`` for the city, to instance the trees); it
 ``assets_pipeline.build.build_asset`` in three variants (OUR_VARIANTS): the default
 meshopt codec and ``--codec auto`` building and measuring the whole LOD chain (what the
 CLI does), and ``auto`` building level 0 only without measuring (gltfpack's job). The
-full-detail level 0 is what is compared; ours runs once unless --our-runs says otherwise. Both outputs are decoded by
-``assets_pipeline.decode`` and measured the same way: bytes raw / gzip -9 / brotli q11,
-symmetric surface distance to the decoded input (mean, p99; metres and relative to the
-input's bounding-box diagonal), wall time (median of --runs), and for textures PSNR
-against the source image (an output of another size is resized to the source's first).
+full-detail level 0 is what is compared; ours runs once unless --our-runs says
+otherwise. Every output is decoded by ``assets_pipeline.decode`` and measured the same
+way: bytes raw / gzip -9 / brotli q11, symmetric surface distance to the decoded input
+(mean, p99; metres and relative to the input's bounding-box diagonal), wall time
+(median of --runs), and for textures PSNR against the source image (an output of
+another size is resized to the source's first).
 """
 
 from __future__ import annotations
