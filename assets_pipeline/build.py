@@ -220,7 +220,7 @@ def build_scene(
         chains = [lod_chain(g.part, max_levels=levels_wanted) for g in groups]
     textures, texture_reports = _textures(groups, profile, steps)
     reference = _world_surface(groups, chains, 0)
-    # the encoded reference for the error measurement is the welded, sanitized source
+    # errors are measured against the sanitized, merged source at full float precision
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
     lods: list[Lod] = []
     skipped = 0
