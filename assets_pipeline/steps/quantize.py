@@ -105,9 +105,14 @@ class UvRange:
 
     @classmethod
     def covering(cls, uvs: NDArray[np.float32], bits: int = DEFAULT_UV_BITS) -> UvRange:
+        """``bits`` per unit of texture: a range wider than one texture (tiling, or a few
+        outlier UVs) gets extra bits, up to 16, so the precision per texel holds instead
+        of the whole mesh losing it to the outliers."""
         low = uvs.min(axis=0).astype(np.float64)
         span = (uvs.max(axis=0) - low).astype(np.float64)
-        return cls(low, np.where(span > 0, span, 1.0), bits)
+        widest = float(span.max()) if len(span) else 0.0
+        extra = max(0, int(np.ceil(np.log2(widest)))) if widest > 1.0 else 0
+        return cls(low, np.where(span > 0, span, 1.0), min(16, bits + extra))
 
     def quantize(self, uvs: NDArray[np.float32]) -> NDArray[np.uint16]:
         top = (1 << self.bits) - 1

@@ -173,15 +173,22 @@ def test_position_grids_round_trip_within_half_a_step():
     assert grid.step_m == pytest.approx(3000 / 16383, rel=0.01)
 
 
-def test_uv_ranges_cover_outliers_without_overflow():
+def test_uv_ranges_cover_outliers_without_losing_precision_per_texture():
     uvs = np.array([[0.0, 0.0], [0.5, 0.25], [3.0, -2.0]], np.float32)
     uv_range = UvRange.covering(uvs, bits=12)
 
     q = uv_range.quantize(uvs)
     restored = q * np.array(uv_range.transform_scale()) + uv_range.offset
 
-    assert q.max() == 4095
-    assert np.abs(restored - uvs).max() < 5 / 4095
+    assert uv_range.bits == 14  # a range of 3 textures gets 2 more bits
+    assert q.max() == 2**14 - 1
+    assert np.abs(restored - uvs).max() <= 0.5 / 4095
+
+
+def test_uvs_within_one_texture_use_the_requested_bits():
+    uvs = np.array([[0.1, 0.2], [0.9, 0.7]], np.float32)
+
+    assert UvRange.covering(uvs, bits=12).bits == 12
 
 
 def test_quaternion_and_exponential_filters_decode_with_meshoptimizer():
