@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -224,6 +225,7 @@ def build_scene(
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
     lods: list[Lod] = []
     skipped = 0
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sizes")
     for k in range(max(len(chain) for chain in chains)):
         with steps.step("optimize"):
             meshes = [
@@ -235,12 +237,10 @@ def build_scene(
                 for group, chain in zip(groups, chains, strict=True)
             ]
         with steps.step("encode"):
-            glb, used_codec, sizes = _encode(meshes, profile, codec, name, len(lods))
-        if lods and sizes[1] >= lods[-1].bytes_brotli:
-            # fewer triangles but more bytes on the wire (free simplification of a very
-            # regular mesh can do that): a level no client should ever download
-            skipped += 1
-            continue
+            glb, used_codec = _encode(meshes, profile, codec, name, len(lods))
+            # gzip and brotli release the GIL: size the level while it is being measured
+            gzip_size = background.submit(_gzip_size, glb)
+            brotli_size = background.submit(_brotli_size, glb)
         mean_m = p99_m = float("nan")
         if measure:
             with steps.step("measure"):
@@ -248,6 +248,13 @@ def build_scene(
                 mean_m, p99_m = surface_distance(
                     reference[0], reference[1], decoded[0], decoded[1], samples=ERROR_SAMPLES
                 )
+        with steps.step("encode"):
+            sizes = (gzip_size.result(), brotli_size.result())
+        if lods and sizes[1] >= lods[-1].bytes_brotli:
+            # fewer triangles but more bytes on the wire (free simplification of a very
+            # regular mesh can do that): a level no client should ever download
+            skipped += 1
+            continue
         lods.append(
             Lod(
                 level=len(lods),
@@ -264,6 +271,7 @@ def build_scene(
                 codec=used_codec,
             )
         )
+    background.shutdown()
     return BuiltAsset(
         name=name,
         source_sha256=source_sha256,
@@ -281,9 +289,13 @@ def build_scene(
     )
 
 
-def compressed_sizes(data: bytes) -> tuple[int, int]:
-    """(gzip -9, brotli q11) byte counts: what a CDN would actually send."""
-    return len(gzip.compress(data, 9, mtime=0)), len(brotli.compress(data, quality=11))
+def _gzip_size(data: bytes) -> int:
+    """Bytes a CDN would send with gzip -9 (brotli q11 below): what the manifest reports."""
+    return len(gzip.compress(data, 9, mtime=0))
+
+
+def _brotli_size(data: bytes) -> int:
+    return len(brotli.compress(data, quality=11))
 
 
 RANKING_BROTLI_QUALITY = 9  # ranks codecs like q11 does, ~10x faster on multi-MB GLBs
@@ -291,7 +303,7 @@ RANKING_BROTLI_QUALITY = 9  # ranks codecs like q11 does, ~10x faster on multi-M
 
 def _encode(
     meshes: list[OutputMesh], profile: Profile, codec: CodecChoice, name: str, level: int
-) -> tuple[bytes, str, tuple[int, int]]:
+) -> tuple[bytes, str]:
     """The level's GLB with the chosen codec; ``auto`` keeps the smallest after brotli
     (what travels), not the smallest raw file."""
     extras = {"source": name, "level": level, "profile": profile}
@@ -304,8 +316,7 @@ def _encode(
         if best is None or rank < best[0]:
             best = (rank, glb, candidate)
     assert best is not None
-    _, glb, chosen = best
-    return glb, chosen, compressed_sizes(glb)
+    return best[1], best[2]
 
 
 def build_asset(
