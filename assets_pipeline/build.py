@@ -19,7 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assets_pipeline.decode import decode_glb, surface_distance
-from assets_pipeline.gltf_out import EncodeOptions, OutputMesh, to_gltf_matrix, write_compressed_glb
+from assets_pipeline.gltf_out import (
+    Codec,
+    EncodeOptions,
+    OutputMesh,
+    to_gltf_matrix,
+    write_compressed_glb,
+)
 from assets_pipeline.mesh import MeshError, MeshPart, SourceScene, Texture
 from assets_pipeline.readers import InputLimits, read_asset
 from assets_pipeline.steps.lod import Level, grid_shape, lod_chain
@@ -307,10 +313,10 @@ def _encode(
     """The level's GLB with the chosen codec; ``auto`` keeps the smallest after brotli
     (what travels), not the smallest raw file."""
     extras = {"source": name, "level": level, "profile": profile}
-    candidates = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
+    candidates: list[Codec] = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
     best: tuple[int, bytes, str] | None = None
     for candidate in candidates:
-        options = EncodeOptions(codec=candidate, position_bits=POSITION_BITS[profile])  # type: ignore[arg-type]
+        options = EncodeOptions(codec=candidate, position_bits=POSITION_BITS[profile])
         glb = write_compressed_glb(meshes, options, extras=extras)
         rank = len(brotli.compress(glb, quality=RANKING_BROTLI_QUALITY)) if codec == "auto" else 0
         if best is None or rank < best[0]:

@@ -21,21 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from assets_pipeline.glb import read_glb
+from assets_pipeline.glb import COMPONENT_DTYPES, TYPE_WIDTHS, read_glb
 
 Json = dict[str, Any]
 Matrix4 = NDArray[np.float64]
 
-_COMPONENTS: dict[int, type[np.generic]] = {
-    5120: np.int8,
-    5121: np.uint8,
-    5122: np.int16,
-    5123: np.uint16,
-    5125: np.uint32,
-    5126: np.float32,
-}
 _INDEX_TYPES = (5121, 5123, 5125)  # UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT
-_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _MESHOPT = ("EXT_meshopt_compression", "KHR_meshopt_compression")
 _DRACO = "KHR_draco_mesh_compression"
 _INSTANCING = "EXT_mesh_gpu_instancing"
@@ -311,10 +302,10 @@ class _Decoder:
             raise ValueError(f"accessors[{index}]: sparse accessors are not supported")
         component = accessor.get("componentType")
         kind = accessor.get("type")
-        if component not in _COMPONENTS or kind not in _WIDTHS:
+        if component not in COMPONENT_DTYPES or kind not in TYPE_WIDTHS:
             raise ValueError(f"accessors[{index}]: unknown type {kind} of component {component}")
-        dtype = np.dtype(_COMPONENTS[component]).newbyteorder("<")
-        width = _WIDTHS[kind]
+        dtype = np.dtype(COMPONENT_DTYPES[component]).newbyteorder("<")
+        width = TYPE_WIDTHS[kind]
         if kind.startswith("MAT") and dtype.itemsize < 4:
             raise ValueError(f"accessors[{index}]: padded {kind} columns are not supported")
         count = int(accessor["count"])

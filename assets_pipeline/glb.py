@@ -22,12 +22,24 @@ CHUNK_JSON = 0x4E4F534A
 CHUNK_BIN = 0x004E4942
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
+BYTE = 5120
+SHORT = 5122
 FLOAT = 5126
 UNSIGNED_BYTE = 5121
 UNSIGNED_SHORT = 5123
 UNSIGNED_INT = 5125
 TRIANGLES = 4
 DEFAULT_GENERATOR = "twinland assets_pipeline"
+# accessor componentType → numpy type, and accessor type → components per element
+COMPONENT_DTYPES: dict[int, type[np.generic]] = {
+    BYTE: np.int8,
+    UNSIGNED_BYTE: np.uint8,
+    SHORT: np.int16,
+    UNSIGNED_SHORT: np.uint16,
+    UNSIGNED_INT: np.uint32,
+    FLOAT: np.float32,
+}
+TYPE_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 
 
 def enu_to_gltf(xyz: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -210,13 +222,8 @@ def read_accessor(document: dict[str, Any], blob: bytes, index: int) -> NDArray[
     """The array an accessor describes (tightly packed views only, as we write them)."""
     accessor = document["accessors"][index]
     view = document["bufferViews"][accessor["bufferView"]]
-    dtype = {
-        FLOAT: np.float32,
-        UNSIGNED_BYTE: np.uint8,
-        UNSIGNED_SHORT: np.uint16,
-        UNSIGNED_INT: np.uint32,
-    }[accessor["componentType"]]
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[accessor["type"]]
+    dtype = COMPONENT_DTYPES[accessor["componentType"]]
+    width = TYPE_WIDTHS[accessor["type"]]
     start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
     flat = np.frombuffer(blob, dtype=dtype, count=accessor["count"] * width, offset=start)
     return flat.reshape(-1, width) if width > 1 else flat

@@ -20,8 +20,10 @@ from numpy.typing import NDArray
 
 from assets_pipeline.glb import (
     ARRAY_BUFFER,
+    BYTE,
     ELEMENT_ARRAY_BUFFER,
     FLOAT,
+    SHORT,
     UNSIGNED_BYTE,
     UNSIGNED_INT,
     UNSIGNED_SHORT,
@@ -43,8 +45,6 @@ from assets_pipeline.steps.quantize import (
 if TYPE_CHECKING:
     from assets_pipeline.textures import EncodedTexture
 
-BYTE = 5120
-SHORT = 5122
 # EXT_meshopt_compression specifies vertex codec version 0 (version 1 belongs to
 # KHR_meshopt_compression); the library's setting is process-wide, so pin it here.
 meshoptimizer.encode_vertex_version(0)

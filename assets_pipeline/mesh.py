@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -89,6 +90,26 @@ class MeshPart:
         if self.base_color_texture is not None and self.uvs is None:
             raise MeshError("bad_material", f"{self.name}: a texture needs uvs")
 
+    def with_vertices(self, source: NDArray[np.integer], indices: NDArray[np.integer]) -> MeshPart:
+        """The part rebuilt from a vertex selection: ``source`` names the old vertex of
+        each new slot, ``indices`` (m, 3) are triangles over the new slots. Every
+        attribute stream follows the positions, so no step can drop one by accident."""
+        return replace(
+            self,
+            positions_m=_pick(self.positions_m, source),
+            indices=np.ascontiguousarray(indices, dtype=np.uint32).reshape(-1, 3),
+            normals=_pick_optional(self.normals, source),
+            uvs=_pick_optional(self.uvs, source),
+            colors_rgba=_pick_optional(self.colors_rgba, source),
+        )
+
+    def keeping(self, indices: NDArray[np.integer]) -> MeshPart:
+        """Only ``indices`` (m, 3) and the vertices they use, in their original order."""
+        used = np.zeros(self.vertex_count, dtype=bool)
+        used[indices.reshape(-1)] = True
+        remap = np.cumsum(used, dtype=np.int64) - 1
+        return self.with_vertices(np.nonzero(used)[0], remap[indices])
+
     @property
     def vertex_count(self) -> int:
         return int(self.positions_m.shape[0])
@@ -153,25 +174,39 @@ class SourceScene:
         return sum(self.parts[p.part].triangle_count for p in self.placements)
 
 
+Stream = TypeVar("Stream", bound=np.generic)
+
+
+def _pick(array: NDArray[Stream], source: NDArray[np.integer]) -> NDArray[Stream]:
+    return np.ascontiguousarray(array[source])
+
+
+def _pick_optional(
+    array: NDArray[Stream] | None, source: NDArray[np.integer]
+) -> NDArray[Stream] | None:
+    return None if array is None else _pick(array, source)
+
+
+def _stack(arrays: list[NDArray[Stream] | None]) -> NDArray[Stream] | None:
+    """Concatenated streams, or None when any part lacks the stream."""
+    present = [a for a in arrays if a is not None]
+    return np.concatenate(present) if len(present) == len(arrays) else None
+
+
 def merge_parts(parts: list[MeshPart], name: str) -> MeshPart:
     """Concatenate parts that share the first part's material into one primitive."""
     if not parts:
         raise MeshError("empty_mesh", f"{name}: nothing to merge")
     offsets = np.cumsum([0] + [p.vertex_count for p in parts[:-1]]).astype(np.uint32)
 
-    def stack(arrays: list[NDArray[np.generic] | None]) -> NDArray[np.generic] | None:
-        if any(a is None for a in arrays):
-            return None
-        return np.concatenate([a for a in arrays if a is not None])
-
     first = parts[0]
     return MeshPart(
         name=name,
         positions_m=np.concatenate([p.positions_m for p in parts]),
         indices=np.concatenate([p.indices + o for p, o in zip(parts, offsets, strict=True)]),
-        normals=stack([p.normals for p in parts]),  # type: ignore[arg-type]
-        uvs=stack([p.uvs for p in parts]),  # type: ignore[arg-type]
-        colors_rgba=stack([p.colors_rgba for p in parts]),  # type: ignore[arg-type]
+        normals=_stack([p.normals for p in parts]),
+        uvs=_stack([p.uvs for p in parts]),
+        colors_rgba=_stack([p.colors_rgba for p in parts]),
         base_color_rgba=first.base_color_rgba,
         roughness=first.roughness,
         metallic=first.metallic,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -102,9 +103,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:300]}"
 
 
-def _check_totals(name: str, parts: list[MeshPart], limits: InputLimits) -> None:
-    triangles = sum(part.triangle_count for part in parts)
-    vertices = sum(part.vertex_count for part in parts)
+def _check_counts(name: str, triangles: int, vertices: int, limits: InputLimits) -> None:
     if triangles > limits.max_triangles:
         raise MeshError(
             "too_large",
@@ -115,6 +114,11 @@ def _check_totals(name: str, parts: list[MeshPart], limits: InputLimits) -> None
             "too_large",
             f"{name}: {vertices:,} vertices exceed the limit of {limits.max_vertices:,}",
         )
+
+
+def _check_totals(name: str, parts: list[MeshPart], limits: InputLimits) -> None:
+    triangles = sum(part.triangle_count for part in parts)
+    _check_counts(name, triangles, sum(part.vertex_count for part in parts), limits)
 
 
 def _load_trimesh(
@@ -355,6 +359,19 @@ def _placed_geometry(name: str, scene: trimesh.Scene, notes: _Notes) -> set[str]
     if unplaced:
         notes.warnings.append(f"{unplaced} mesh(es) that no node of the scene places left out")
     return placed
+
+
+def _placed_meshes(
+    name: str, scene: trimesh.Scene, notes: _Notes
+) -> Iterator[tuple[str, trimesh.Trimesh]]:
+    """(geometry name, mesh) for every triangle mesh a node draws; other geometry
+    (points, paths) is counted as skipped."""
+    placed = _placed_geometry(name, scene, notes)
+    for geometry_name, geometry in scene.geometry.items():
+        if not isinstance(geometry, trimesh.Trimesh):
+            notes.skipped_geometries += 1
+        elif str(geometry_name) in placed:
+            yield str(geometry_name), geometry
 
 
 def _placements(name: str, scene: trimesh.Scene, part_of: dict[str, int]) -> list[Placement]:

@@ -26,7 +26,14 @@ import numpy as np
 import trimesh
 from numpy.typing import NDArray
 
-from assets_pipeline.glb import CHUNK_BIN, CHUNK_JSON, GLB_MAGIC, GLB_VERSION
+from assets_pipeline.glb import (
+    CHUNK_BIN,
+    CHUNK_JSON,
+    COMPONENT_DTYPES,
+    GLB_MAGIC,
+    GLB_VERSION,
+    TYPE_WIDTHS,
+)
 from assets_pipeline.mesh import MeshError, MeshPart, Placement, Texture
 from assets_pipeline.readers.common import (
     InputLimits,
@@ -37,7 +44,7 @@ from assets_pipeline.readers.common import (
     _Material,
     _normalized,
     _Notes,
-    _placed_geometry,
+    _placed_meshes,
     _placements,
     _rgba8,
     _texture,
@@ -46,12 +53,10 @@ from assets_pipeline.readers.common import (
     _unit,
 )
 from assets_pipeline.readers.gltf_preflight import (
-    _COMPONENTS,
     _DRACO,
     _TRIANGLE_STRIP,
     _TRIANGLES,
     _TRIMESH_MODES,
-    _WIDTHS,
     _data_uri,
     _Gltf,
     _index,
@@ -83,18 +88,12 @@ def _read_gltf(
                 )
     materials = _GltfMaterials(gltf, notes)
     primitives = _geometry_primitives(gltf, scene)
-    placed = _placed_geometry(name, scene, notes)
 
     parts: list[MeshPart] = []
     part_of: dict[str, int] = {}
     part_of_key: dict[str, int] = {}
-    for geometry_name, geometry in scene.geometry.items():
-        if not isinstance(geometry, trimesh.Trimesh):
-            notes.skipped_geometries += 1
-            continue
-        if str(geometry_name) not in placed:
-            continue
-        mesh_index, primitive_index = primitives[str(geometry_name)]
+    for geometry_name, geometry in _placed_meshes(name, scene, notes):
+        mesh_index, primitive_index = primitives[geometry_name]
         primitive = gltf.items("meshes")[mesh_index]["primitives"][primitive_index]
         # Meshes that repeat another's primitive exactly (trimesh's own exporter writes
         # copies that way) share one part, so they become instances.
@@ -109,11 +108,11 @@ def _read_gltf(
             sort_keys=True,
         )
         if key in part_of_key:
-            part_of[str(geometry_name)] = part_of_key[key]
+            part_of[geometry_name] = part_of_key[key]
             continue
-        part = _gltf_part(gltf, str(geometry_name), geometry, primitive, materials, notes)
+        part = _gltf_part(gltf, geometry_name, geometry, primitive, materials, notes)
         if part is not None:
-            part_of[str(geometry_name)] = part_of_key[key] = len(parts)
+            part_of[geometry_name] = part_of_key[key] = len(parts)
             parts.append(part)
     return parts, _placements(name, scene, part_of)
 
@@ -224,8 +223,8 @@ def _read_accessor(gltf: _Gltf, index: int) -> NDArray[Any] | None:
     if "bufferView" not in accessor:
         return None
     view = gltf.items("bufferViews")[accessor["bufferView"]]
-    dtype = np.dtype(_COMPONENTS[accessor["componentType"]]).newbyteorder("<")
-    width = _WIDTHS[accessor["type"]]
+    dtype = np.dtype(COMPONENT_DTYPES[accessor["componentType"]]).newbyteorder("<")
+    width = TYPE_WIDTHS[accessor["type"]]
     element = dtype.itemsize * width
     stride = view.get("byteStride", element)
     count = accessor["count"]

@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from assets_pipeline.glb import CHUNK_BIN, CHUNK_JSON, GLB_MAGIC, GLB_VERSION, read_glb
+from assets_pipeline.glb import (
+    CHUNK_BIN,
+    CHUNK_JSON,
+    COMPONENT_DTYPES,
+    GLB_MAGIC,
+    GLB_VERSION,
+    TYPE_WIDTHS,
+    read_glb,
+)
 from assets_pipeline.mesh import MeshError
-from assets_pipeline.readers.common import InputLimits, _describe
+from assets_pipeline.readers.common import InputLimits, _check_counts, _describe
 
 # Required glTF extensions we can honour (everything else is refused). Unlit and
 # specular-glossiness degrade to a metallic-roughness material; texture transforms are
@@ -29,15 +37,6 @@ _READABLE_EXTENSIONS = frozenset(
     }
 )
 _DRACO = "KHR_draco_mesh_compression"
-_COMPONENTS: dict[int, type[np.generic]] = {
-    5120: np.int8,
-    5121: np.uint8,
-    5122: np.int16,
-    5123: np.uint16,
-    5125: np.uint32,
-    5126: np.float32,
-}
-_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _POINTS, _LINES, _TRIANGLES, _TRIANGLE_STRIP = 0, 1, 4, 5
 _TRIMESH_MODES = (_POINTS, _LINES, _TRIANGLES, _TRIANGLE_STRIP)  # it skips the others
 
@@ -233,12 +232,12 @@ def _check_views_and_accessors(gltf: _Gltf, limits: InputLimits) -> None:
             raise MeshError("bad_input", f"{name}: {what} is not an object")
         component = accessor.get("componentType")
         kind = accessor.get("type")
-        if component not in _COMPONENTS or kind not in _WIDTHS:
+        if component not in COMPONENT_DTYPES or kind not in TYPE_WIDTHS:
             raise MeshError("bad_input", f"{name}: {what} has an unknown component type or type")
         count = _count(name, accessor.get("count"), f"{what}.count")
         if count > max_count:
             raise MeshError("too_large", f"{name}: {what} holds {count:,} elements")
-        element = np.dtype(_COMPONENTS[component]).itemsize * _WIDTHS[kind]
+        element = np.dtype(COMPONENT_DTYPES[component]).itemsize * TYPE_WIDTHS[kind]
         offset = _count(name, accessor.get("byteOffset", 0), f"{what}.byteOffset")
         if "bufferView" not in accessor:
             budget -= count * element
@@ -345,13 +344,4 @@ def _check_meshes(gltf: _Gltf, limits: InputLimits) -> None:
                 count = accessors[primitive["indices"]]["count"]
             vertices += position["count"]
             triangles += count // 3 if mode == _TRIANGLES else max(count - 2, 0)
-    if triangles > limits.max_triangles:
-        raise MeshError(
-            "too_large",
-            f"{name}: {triangles:,} triangles exceed the limit of {limits.max_triangles:,}",
-        )
-    if vertices > limits.max_vertices:
-        raise MeshError(
-            "too_large",
-            f"{name}: {vertices:,} vertices exceed the limit of {limits.max_vertices:,}",
-        )
+    _check_counts(name, triangles, vertices, limits)

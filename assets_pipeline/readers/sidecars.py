@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -32,11 +33,11 @@ def safe_reference(reference: str) -> str | None:
     return "/".join(parts)
 
 
-class _Files:
+class _Files(ABC):
     """Where sidecars come from; ``find`` gets a reference already made safe."""
 
-    def find(self, reference: str, budget: int) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def find(self, reference: str, budget: int) -> bytes | None: ...
 
 
 class _MappingFiles(_Files):

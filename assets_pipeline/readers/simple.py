@@ -28,7 +28,7 @@ from assets_pipeline.readers.common import (
     _make_part,
     _Material,
     _Notes,
-    _placed_geometry,
+    _placed_meshes,
     _placements,
     _srgb_to_linear,
     _texture,
@@ -56,15 +56,9 @@ def _read_simple(
     _check_geometry_counts(name, scene, limits)
     mtl_names = _mtl_names(resolver.served)
 
-    placed = _placed_geometry(name, scene, notes)
     parts: list[MeshPart] = []
     part_of: dict[str, int] = {}
-    for geometry_name, geometry in scene.geometry.items():
-        if not isinstance(geometry, trimesh.Trimesh):
-            notes.skipped_geometries += 1
-            continue
-        if str(geometry_name) not in placed:
-            continue
+    for geometry_name, geometry in _placed_meshes(name, scene, notes):
         colors = _trimesh_colors(geometry)
         part = _make_part(
             name,

@@ -36,24 +36,6 @@ class Level:
     simplifier_error: float  # the simplifier's own estimate, relative to the mesh extent
 
 
-def _compact(part: MeshPart, indices: NDArray[np.uint32]) -> MeshPart:
-    used = np.zeros(part.vertex_count, dtype=bool)
-    used[indices.reshape(-1)] = True
-    remap = (np.cumsum(used) - 1).astype(np.uint32)
-
-    def pick(a: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
-        return None if a is None else np.ascontiguousarray(a[used])
-
-    return replace(
-        part,
-        positions_m=np.ascontiguousarray(part.positions_m[used]),
-        indices=remap[indices].reshape(-1, 3),
-        normals=pick(part.normals),  # type: ignore[arg-type]
-        uvs=pick(part.uvs),  # type: ignore[arg-type]
-        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
-    )
-
-
 def simplify_meshopt(
     part: MeshPart, target_triangles: int, error_bound: float
 ) -> tuple[MeshPart | None, float]:
@@ -99,7 +81,7 @@ def simplify_meshopt(
         kept, error = destination[:count], float(result[0])
     if len(kept) == 0:
         return None, error
-    return _compact(part, kept.reshape(-1, 3)), error
+    return part.keeping(kept.reshape(-1, 3)), error
 
 
 def grid_shape(part: MeshPart) -> tuple[int, int, NDArray[np.int64]] | None:
@@ -139,17 +121,7 @@ def grid_level(part: MeshPart, grid: NDArray[np.int64], step: int) -> MeshPart:
         [np.stack([v00, v01, v11], axis=1), np.stack([v00, v11, v10], axis=1)]
     ).astype(np.uint32)
 
-    def pick(a: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
-        return None if a is None else np.ascontiguousarray(a[source])
-
-    level = replace(
-        part,
-        positions_m=np.ascontiguousarray(part.positions_m[source]),
-        indices=indices,
-        normals=pick(part.normals),  # type: ignore[arg-type]
-        uvs=pick(part.uvs),  # type: ignore[arg-type]
-        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
-    )
+    level = part.with_vertices(source, indices)
     # keep the source's winding: compare one face normal's up component
     if _faces_up(part) != _faces_up(level):
         level = replace(level, indices=np.ascontiguousarray(level.indices[:, ::-1]))

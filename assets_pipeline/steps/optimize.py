@@ -3,12 +3,8 @@ order (meshoptimizer), which also makes the delta-coded vertex streams compress 
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
 import meshoptimizer
 import numpy as np
-from numpy.typing import NDArray
 
 from assets_pipeline.mesh import MeshPart
 
@@ -25,15 +21,4 @@ def optimize_order(part: MeshPart) -> MeshPart:
     order = np.empty(unique, dtype=np.int64)  # new slot -> old vertex
     used = remap < unique
     order[remap[used]] = np.nonzero(used)[0]
-
-    def pick(array: NDArray[Any] | None) -> NDArray[Any] | None:
-        return None if array is None else np.ascontiguousarray(array[order])
-
-    return replace(
-        part,
-        positions_m=part.positions_m[order],
-        indices=remap[cached].reshape(-1, 3).astype(np.uint32),
-        normals=pick(part.normals),
-        uvs=pick(part.uvs),
-        colors_rgba=pick(part.colors_rgba),
-    )
+    return part.with_vertices(order, remap[cached].reshape(-1, 3))

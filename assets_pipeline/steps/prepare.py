@@ -94,18 +94,7 @@ def weld(part: MeshPart) -> MeshPart:
         return part
     first = np.zeros(unique, dtype=np.int64)
     first[remap[::-1]] = np.arange(part.vertex_count)[::-1]  # a source vertex per new slot
-
-    def pick(array: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
-        return None if array is None else np.ascontiguousarray(array[first])
-
-    return replace(
-        part,
-        positions_m=part.positions_m[first],
-        indices=remap[part.indices].astype(np.uint32),
-        normals=pick(part.normals),  # type: ignore[arg-type]
-        uvs=pick(part.uvs),  # type: ignore[arg-type]
-        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
-    )
+    return part.with_vertices(first, remap[part.indices])
 
 
 def _same_attributes(parts: list[MeshPart]) -> bool:

@@ -50,25 +50,10 @@ def check_limits(part: MeshPart, limits: MeshLimits) -> None:
 def _compact(part: MeshPart, keep_triangles: NDArray[np.bool_]) -> tuple[MeshPart, int]:
     """Keep the given triangles and only the vertices they use (order preserved)."""
     indices = part.indices[keep_triangles]
-    used = np.zeros(part.vertex_count, dtype=bool)
-    used[indices.reshape(-1)] = True
-    remap = np.cumsum(used, dtype=np.int64) - 1
-    unreferenced = int(part.vertex_count - used.sum())
-
-    def pick(array: NDArray[np.generic] | None) -> NDArray[np.generic] | None:
-        return None if array is None else np.ascontiguousarray(array[used])
-
     if len(indices) == 0:
         raise MeshError("empty_mesh", f"{part.name}: no usable triangles remain")
-    cleaned = replace(
-        part,
-        positions_m=np.ascontiguousarray(part.positions_m[used]),
-        indices=remap[indices].astype(np.uint32),
-        normals=pick(part.normals),  # type: ignore[arg-type]
-        uvs=pick(part.uvs),  # type: ignore[arg-type]
-        colors_rgba=pick(part.colors_rgba),  # type: ignore[arg-type]
-    )
-    return cleaned, unreferenced
+    cleaned = part.keeping(indices)
+    return cleaned, part.vertex_count - cleaned.vertex_count
 
 
 def sanitize(part: MeshPart, limits: MeshLimits | None = None) -> tuple[MeshPart, SanitizeReport]:
