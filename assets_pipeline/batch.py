@@ -1,9 +1,20 @@
 """Many assets at once: one worker process per asset (at most ``jobs`` at a time),
 content-hash caching, atomic outputs and a manifest.
 
+The output folder is a flat, content-addressed store, ready to serve as ``/assets/``:
+
+    DIR/manifest.json                 every asset of the last run: levels, sizes, errors
+    DIR/<sha256>.glb (.glb.gz .glb.br) one file per level, precompressed siblings beside it
+    DIR/<sha256>.webp (.jpg / .png)   textures and their fallbacks, shared by every level
+    DIR/.records/<stem>.json          per-asset record with its cache key (incremental runs)
+
+A file's name is the hash of its bytes, so it never changes once written and a CDN may
+cache it forever; identical textures in two assets are stored once.
+
 Each asset runs in its own process, so a native decoder that crashes (Draco, an image
-codec) fails that asset, not the run. Outputs are written to a temporary folder and
-renamed into place, so a failed or killed build leaves no partial files.
+codec) fails that asset, not the run. A worker writes into a temporary folder; only when
+the asset succeeded are its files moved into the store and its record written, so a
+failed or killed build adds nothing that a manifest or record points to.
 """
 
 from __future__ import annotations
@@ -28,13 +39,14 @@ from assets_pipeline.mesh import MeshError
 INPUT_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl"}
 SIDECAR_SUFFIXES = {".mtl", ".png", ".jpg", ".jpeg", ".webp"}
 ProgressCallback = Callable[[str, str], None]  # (asset name, step or final state)
+RECORDS = ".records"
 
 
 @dataclass
 class AssetOutcome:
     name: str
     status: str  # "built" | "cached" | "failed"
-    folder: Path | None = None
+    record: Path | None = None  # the asset's record in the store
     error_code: str | None = None
     error: str | None = None
     summary: dict[str, Any] | None = None
@@ -80,11 +92,20 @@ def _worker(path: str, folder: str, profile: Profile, codec: CodecChoice, pipe: 
             source_bytes=len(data),
             source_sha256=hashlib.sha256(data).hexdigest(),
             on_step=lambda step: pipe.send(("step", step)),
+            external_textures=True,
         )
         out = Path(folder)
         for lod in built.lods:
-            (out / f"lod{lod.level}.glb").write_bytes(lod.glb)
-        pipe.send(("done", built.summary()))
+            (out / lod.file).write_bytes(lod.glb)
+            if lod.glb_gzip is not None:
+                (out / f"{lod.file}.gz").write_bytes(lod.glb_gzip)
+            if lod.glb_brotli is not None:
+                (out / f"{lod.file}.br").write_bytes(lod.glb_brotli)
+        for texture_name, data in built.texture_files.items():
+            (out / texture_name).write_bytes(data)  # already compressed: no .gz/.br
+        summary = built.summary()
+        summary["files"] = sorted(p.name for p in out.iterdir())
+        pipe.send(("done", summary))
     except MeshError as error:
         pipe.send(("failed", (error.code, error.message)))
     except MemoryError:
@@ -102,7 +123,7 @@ class _Running:
     process: mp.process.BaseProcess
     pipe: Connection
     temp: Path
-    target: Path
+    target: Path  # the asset's record, written last
     key: str
     started: float
     result: tuple[str, Any] | None = None
@@ -117,7 +138,8 @@ def run_batch(
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> BatchReport:
-    """Build every input into ``out_dir/<stem>/lod<k>.glb`` and write ``manifest.json``."""
+    """Build every input into the content-addressed store ``out_dir`` (see the module
+    docstring) and write ``manifest.json``; an unchanged input is not rebuilt."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
     context = mp.get_context("spawn")  # no inherited threads or locks from the caller
@@ -134,23 +156,25 @@ def run_batch(
             continue
         stem = path.stem if path.stem not in stems else f"{path.stem}-{path.suffix[1:]}"
         stems.add(stem)
-        target = out_dir / stem
+        record = out_dir / RECORDS / f"{stem}.json"
         key = cache_key(path, profile, codec)
-        previous = target / "asset.json"
-        if previous.is_file():
-            recorded = json.loads(previous.read_text(encoding="utf-8"))
-            if recorded.get("cache_key") == key:
-                report.outcomes.append(AssetOutcome(name, "cached", target, summary=recorded))
-                if progress:
-                    progress(name, "cached")
-                continue
-        pending.append((path, target, key))
+        recorded = _read_record(record)
+        if (
+            recorded is not None
+            and recorded.get("cache_key") == key
+            and all((out_dir / f).is_file() for f in recorded.get("files", []))
+        ):
+            report.outcomes.append(AssetOutcome(name, "cached", record, summary=recorded))
+            if progress:
+                progress(name, "cached")
+            continue
+        pending.append((path, record, key))
 
     running: list[_Running] = []
     while pending or running:
         while pending and len(running) < jobs:
             path, target, key = pending.pop(0)
-            temp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_dir))
+            temp = Path(tempfile.mkdtemp(prefix=f".{target.stem}-", dir=out_dir))
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker, args=(str(path), str(temp), profile, codec, send), daemon=True
@@ -197,10 +221,13 @@ def _finish(
             progress(job.name, "failed")
         return AssetOutcome(job.name, "failed", error_code=code, error=message, seconds=seconds)
     summary: dict[str, Any] = {"cache_key": job.key, **payload}
-    (job.temp / "asset.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if job.target.exists():
-        shutil.rmtree(job.target)
-    job.temp.rename(job.target)  # atomic on one filesystem: old or new, never a mix
+    store = job.temp.parent
+    for name in summary["files"]:
+        # same name, same bytes: replacing a file another asset already wrote is harmless
+        os.replace(job.temp / name, store / name)
+    shutil.rmtree(job.temp, ignore_errors=True)
+    job.target.parent.mkdir(exist_ok=True)
+    _write_atomically(job.target, json.dumps(summary, indent=2))
     if progress:
         progress(job.name, "built")
     return AssetOutcome(job.name, "built", job.target, summary=summary, seconds=seconds)
@@ -216,9 +243,6 @@ def _write_manifest(out_dir: Path, report: BatchReport, profile: str, codec: str
     assets = []
     for outcome in report.outcomes:
         entry: dict[str, Any] = {"name": outcome.name, "status": outcome.status}
-        if outcome.folder is not None:
-            entry["folder"] = outcome.folder.name
-            entry["files"] = sorted(p.name for p in outcome.folder.glob("*.glb"))
         if outcome.summary is not None:
             entry |= {k: v for k, v in outcome.summary.items() if k != "name"}
         if outcome.error is not None:
@@ -230,6 +254,18 @@ def _write_manifest(out_dir: Path, report: BatchReport, profile: str, codec: str
         "codec": codec,
         "assets": assets,
     }
-    temp = out_dir / ".manifest.json.tmp"
-    temp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    temp.replace(out_dir / "manifest.json")
+    _write_atomically(out_dir / "manifest.json", json.dumps(manifest, indent=2))
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing or unreadable: build again
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)

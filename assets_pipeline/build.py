@@ -32,9 +32,9 @@ from assets_pipeline.steps.lod import Level, grid_shape, lod_chain
 from assets_pipeline.steps.optimize import optimize_order
 from assets_pipeline.steps.prepare import Group, group_scene
 from assets_pipeline.steps.sanitize import MeshLimits, SanitizeReport, sanitize
-from assets_pipeline.textures import EncodedTexture, encode_texture
+from assets_pipeline.textures import EncodedTexture, content_name, encode_texture
 
-PIPELINE_VERSION = "1"  # part of every cache key: bump when outputs change
+PIPELINE_VERSION = "2"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
 CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
@@ -56,14 +56,29 @@ class Lod:
     error_p99_m: float
     error_mean_rel: float  # relative to the bounding-box diagonal of the source
     error_p99_rel: float
-    bytes_gzip: int
-    bytes_brotli: int
+    # the GLB precompressed for serving (gzip -9, brotli q11), or None when not asked for
+    glb_gzip: bytes | None
+    glb_brotli: bytes | None
     simplifier: str
     codec: str
+
+    @property
+    def file(self) -> str:
+        """Content-addressed file name: immutable, so a CDN may cache it forever."""
+        return content_name(self.glb, "glb")
+
+    @property
+    def bytes_gzip(self) -> int | None:
+        return None if self.glb_gzip is None else len(self.glb_gzip)
+
+    @property
+    def bytes_brotli(self) -> int | None:
+        return None if self.glb_brotli is None else len(self.glb_brotli)
 
     def summary(self) -> dict[str, Any]:
         return {
             "level": self.level,
+            "file": self.file,
             "triangles": self.triangle_count,
             "vertices": self.vertex_count,
             "bytes": len(self.glb),
@@ -87,6 +102,8 @@ class TextureReport:
     width_px: int
     height_px: int
     psnr_db: float
+    webp_file: str  # content-addressed names, the same whether embedded or not
+    fallback_file: str
 
 
 @dataclass
@@ -104,6 +121,8 @@ class BuiltAsset:
     instanced_meshes: int
     skipped_levels: int = 0  # simplified levels dropped for being larger after brotli
     step_seconds: dict[str, float] = field(default_factory=dict)
+    # content-addressed texture files the GLBs refer to (empty when textures are embedded)
+    texture_files: dict[str, bytes] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -161,6 +180,7 @@ def _world_surface(
 def _textures(
     groups: list[Group], profile: Profile, steps: _Steps
 ) -> tuple[dict[int, EncodedTexture], list[TextureReport]]:
+    """Each distinct texture encoded once, keyed by the identity of its source."""
     encoded: dict[int, EncodedTexture] = {}
     reports: list[TextureReport] = []
     with steps.step("textures"):
@@ -179,6 +199,8 @@ def _textures(
                     result.width_px,
                     result.height_px,
                     result.psnr_db,
+                    result.webp_file,
+                    result.fallback_file,
                 )
             )
     return encoded, reports
@@ -203,10 +225,17 @@ def build_scene(
     on_step: StepCallback | None = None,
     max_levels: int | None = None,
     measure: bool = True,
+    precompress: bool = True,
+    external_textures: bool = False,
 ) -> BuiltAsset:
-    """The LOD chain of a scene already read into memory. ``max_levels=1`` builds the
-    full-detail level only; ``measure=False`` skips the error measurement (errors are
-    then reported as NaN) — both for benchmarks that time the encoder alone."""
+    """The LOD chain of a scene already read into memory.
+
+    ``external_textures`` writes textures as separate content-addressed files
+    (``BuiltAsset.texture_files``) that every level refers to by URI; otherwise each GLB
+    embeds them. ``max_levels=1`` builds the full-detail level only; ``measure=False``
+    skips the error measurement (errors are NaN) and ``precompress=False`` the gzip/brotli
+    bodies (sizes are None, and no level is dropped for its size) — for benchmarks that
+    time the encoder alone."""
     if profile not in PROFILES:
         raise MeshError("bad_profile", f"unknown profile {profile!r}; use one of {PROFILES}")
     if codec not in ("meshopt", "draco", "none", "auto"):
@@ -226,6 +255,7 @@ def build_scene(
         levels_wanted = MAX_LEVELS[profile] if max_levels is None else max_levels
         chains = [lod_chain(g.part, max_levels=levels_wanted) for g in groups]
     textures, texture_reports = _textures(groups, profile, steps)
+    texture_files = {n: b for t in textures.values() for n, b in t.files().items()}
     reference = _world_surface(groups, chains, 0)
     # errors are measured against the sanitized, merged source at full float precision
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
@@ -243,20 +273,24 @@ def build_scene(
                 for group, chain in zip(groups, chains, strict=True)
             ]
         with steps.step("encode"):
-            glb, used_codec = _encode(meshes, profile, codec, name, len(lods))
-            # gzip and brotli release the GIL: size the level while it is being measured
-            gzip_size = background.submit(_gzip_size, glb)
-            brotli_size = background.submit(_brotli_size, glb)
+            glb, used_codec = _encode(
+                meshes, profile, codec, name, len(lods), external_textures=external_textures
+            )
+            # gzip and brotli release the GIL: compress the level while it is being measured
+            gzip_body = background.submit(_gzip, glb) if precompress else None
+            brotli_body = background.submit(_brotli, glb) if precompress else None
         mean_m = p99_m = float("nan")
         if measure:
             with steps.step("measure"):
-                decoded = decode_glb(glb).merged()
+                decoded = decode_glb(glb, texture_files).merged()
                 mean_m, p99_m = surface_distance(
                     reference[0], reference[1], decoded[0], decoded[1], samples=ERROR_SAMPLES
                 )
         with steps.step("encode"):
-            sizes = (gzip_size.result(), brotli_size.result())
-        if lods and sizes[1] >= lods[-1].bytes_brotli:
+            glb_gzip = gzip_body.result() if gzip_body is not None else None
+            glb_brotli = brotli_body.result() if brotli_body is not None else None
+        previous = lods[-1].bytes_brotli if lods else None
+        if glb_brotli is not None and previous is not None and len(glb_brotli) >= previous:
             # fewer triangles but more bytes on the wire (free simplification of a very
             # regular mesh can do that): a level no client should ever download
             skipped += 1
@@ -271,9 +305,12 @@ def build_scene(
                 error_p99_m=p99_m,
                 error_mean_rel=mean_m / diagonal,
                 error_p99_rel=p99_m / diagonal,
-                bytes_gzip=sizes[0],
-                bytes_brotli=sizes[1],
-                simplifier=chains[0][min(k, len(chains[0]) - 1)].simplifier,
+                glb_gzip=glb_gzip,
+                glb_brotli=glb_brotli,
+                # e.g. "meshopt" or "meshopt+quadric" when groups of the asset differ
+                simplifier="+".join(
+                    sorted({chain[min(k, len(chain) - 1)].simplifier for chain in chains})
+                ),
                 codec=used_codec,
             )
         )
@@ -292,23 +329,31 @@ def build_scene(
         instanced_meshes=sum(1 for g in groups if g.instanced),
         skipped_levels=skipped,
         step_seconds=steps.seconds,
+        texture_files=texture_files if external_textures else {},
     )
 
 
-def _gzip_size(data: bytes) -> int:
-    """Bytes a CDN would send with gzip -9 (brotli q11 below): what the manifest reports."""
-    return len(gzip.compress(data, 9, mtime=0))
+def _gzip(data: bytes) -> bytes:
+    """What a CDN sends with gzip -9 (brotli q11 below): served as ``.gz``/``.br`` siblings
+    and reported in the manifest. Deterministic (no timestamp), like the GLB itself."""
+    return gzip.compress(data, 9, mtime=0)
 
 
-def _brotli_size(data: bytes) -> int:
-    return len(brotli.compress(data, quality=11))
+def _brotli(data: bytes) -> bytes:
+    return bytes(brotli.compress(data, quality=11))
 
 
 RANKING_BROTLI_QUALITY = 9  # ranks codecs like q11 does, ~10x faster on multi-MB GLBs
 
 
 def _encode(
-    meshes: list[OutputMesh], profile: Profile, codec: CodecChoice, name: str, level: int
+    meshes: list[OutputMesh],
+    profile: Profile,
+    codec: CodecChoice,
+    name: str,
+    level: int,
+    *,
+    external_textures: bool,
 ) -> tuple[bytes, str]:
     """The level's GLB with the chosen codec; ``auto`` keeps the smallest after brotli
     (what travels), not the smallest raw file."""
@@ -316,7 +361,11 @@ def _encode(
     candidates: list[Codec] = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
     best: tuple[int, bytes, str] | None = None
     for candidate in candidates:
-        options = EncodeOptions(codec=candidate, position_bits=POSITION_BITS[profile])
+        options = EncodeOptions(
+            codec=candidate,
+            position_bits=POSITION_BITS[profile],
+            external_textures=external_textures,
+        )
         glb = write_compressed_glb(meshes, options, extras=extras)
         rank = len(brotli.compress(glb, quality=RANKING_BROTLI_QUALITY)) if codec == "auto" else 0
         if best is None or rank < best[0]:
@@ -336,6 +385,8 @@ def build_asset(
     on_step: StepCallback | None = None,
     max_levels: int | None = None,
     measure: bool = True,
+    precompress: bool = True,
+    external_textures: bool = False,
 ) -> BuiltAsset:
     """Read ``data`` (named like its file, for the format) and build its LOD chain."""
     steps_read = time.perf_counter()
@@ -353,6 +404,8 @@ def build_asset(
         on_step=on_step,
         max_levels=max_levels,
         measure=measure,
+        precompress=precompress,
+        external_textures=external_textures,
     )
     built.step_seconds = {"read": read_seconds, **built.step_seconds}
     return built

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,20 +103,22 @@ class _Geometry:
     material: int | None
 
 
-def decode_glb(data: bytes) -> DecodedScene:
-    """Decode a GLB into world-space primitives and its images; ValueError if it can't."""
+def decode_glb(data: bytes, files: Mapping[str, bytes] | None = None) -> DecodedScene:
+    """Decode a GLB into world-space primitives and its images; ValueError if it can't.
+    ``files`` holds the images an external-texture GLB refers to, by bare file name."""
     document, blob = read_glb(data)
     try:
-        return _Decoder(document, blob).scene()
+        return _Decoder(document, blob, files or {}).scene()
     except (KeyError, IndexError, TypeError, AttributeError) as error:
         # A field missing or of the wrong type: the document breaks the glTF schema.
         raise ValueError(f"malformed glTF document: {type(error).__name__} {error}") from error
 
 
 class _Decoder:
-    def __init__(self, document: Json, blob: bytes) -> None:
+    def __init__(self, document: Json, blob: bytes, files: Mapping[str, bytes]) -> None:
         self.doc = document
         self.blob = blob
+        self.files = files
         self._buffers: dict[int, bytes | None] = {}
         self._views: dict[int, bytes] = {}
         self._geometry: dict[tuple[int, int], _Geometry] = {}
@@ -401,6 +404,8 @@ class _Decoder:
             data = self._view(int(image["bufferView"]))
         elif str(image.get("uri", "")).startswith("data:"):
             data = base64.b64decode(image["uri"].split(",", 1)[1])
+        elif image.get("uri") in self.files:
+            data = self.files[image["uri"]]
         else:
             raise ValueError(f"images[{index}]: external file {image.get('uri')!r} not available")
         mime = image.get("mimeType") or _sniff_mime(data)

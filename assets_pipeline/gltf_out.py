@@ -76,6 +76,10 @@ class EncodeOptions:
     position_bits: int = DEFAULT_POSITION_BITS
     normal_bits: int = DEFAULT_NORMAL_BITS
     uv_bits: int = DEFAULT_UV_BITS
+    # Reference textures by content-addressed URI (``<sha256>.webp`` next to the GLB)
+    # instead of embedding them: every level of a chain, and every asset using the same
+    # image, then shares one cached download.
+    external_textures: bool = False
 
 
 def to_gltf_matrix(matrix_enu: Matrix4) -> Matrix4:
@@ -485,17 +489,28 @@ def _texture(
     textures: list[dict[str, Any]],
     images: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    images.append(
-        {"mimeType": texture.fallback_mime_type, "bufferView": w.raw_view(texture.fallback)}
+    fallback = _image(
+        w, texture.fallback, texture.fallback_mime_type, texture.fallback_file, images
     )
-    fallback = len(images) - 1
-    images.append({"mimeType": "image/webp", "bufferView": w.raw_view(texture.webp)})
-    webp = len(images) - 1
+    webp = _image(w, texture.webp, "image/webp", texture.webp_file, images)
     w.extensions.add("EXT_texture_webp")
     textures.append(
         {"sampler": 0, "source": fallback, "extensions": {"EXT_texture_webp": {"source": webp}}}
     )
     return {"index": len(textures) - 1}
+
+
+def _image(
+    w: _Writer, data: bytes, mime_type: str, file_name: str, images: list[dict[str, Any]]
+) -> int:
+    for index, image in enumerate(images):  # one image entry per file, however many uses
+        if image.get("name") == file_name:
+            return index
+    if w.options.external_textures:
+        images.append({"name": file_name, "uri": file_name, "mimeType": mime_type})
+    else:
+        images.append({"name": file_name, "mimeType": mime_type, "bufferView": w.raw_view(data)})
+    return len(images) - 1
 
 
 def _material(part: MeshPart, texture_info: dict[str, Any] | None) -> dict[str, Any]:

@@ -8,15 +8,16 @@ bench/bench_inputs.py (deterministic); each tool's output and results.json land 
 
 gltfpack runs with ``-cc`` (``-cc -mi`` for the city, to instance the trees); its npm
 (WASM) build cannot compress textures, so it keeps them as they are. Ours is
-``assets_pipeline.build.build_asset`` in three variants (OUR_VARIANTS): the default
-meshopt codec and ``--codec auto`` building and measuring the whole LOD chain (what the
-CLI does), and ``auto`` building level 0 only without measuring (gltfpack's job). The
-full-detail level 0 is what is compared; ours runs once unless --our-runs says
-otherwise. Every output is decoded by ``assets_pipeline.decode`` and measured the same
-way: bytes raw / gzip -9 / brotli q11, symmetric surface distance to the decoded input
-(mean, p99; metres and relative to the input's bounding-box diagonal), wall time
-(median of --runs), and for textures PSNR against the source image (an output of
-another size is resized to the source's first).
+``assets_pipeline.build.build_asset`` in four variants (OUR_VARIANTS): the default
+meshopt codec and ``--codec auto`` building, measuring and precompressing the whole LOD
+chain (what the CLI does), and both codecs building level 0 only (gltfpack's job). The
+full-detail level 0 is what is compared; the whole-chain variants run once unless
+--our-runs says otherwise, the level-0 ones as often as gltfpack (--runs). Every output is
+decoded by ``assets_pipeline.decode`` and measured the same way: bytes raw / gzip -9 /
+brotli q11, symmetric surface distance to the decoded input (mean, p99; metres and
+relative to the input's bounding-box diagonal), wall time (median of --runs), and for
+textures PSNR against the source image (an output of another size is resized to the
+source's first).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ OUR_VARIANTS = {
     # tool name: (codec, full LOD chain with error measurement?)
     "ours meshopt": ("meshopt", True),
     "ours auto": ("auto", True),
+    "ours meshopt, LOD0 only": ("meshopt", False),
     "ours auto, LOD0 only": ("auto", False),
 }
 
@@ -112,7 +114,8 @@ OUR_VARIANTS = {
 def our_runner(codec: str = "meshopt", chain: bool = True) -> tuple[Runner | None, str]:
     """build_asset's full-detail GLB, or None and why not (the pipeline may be absent).
     With ``chain`` the timed run builds and measures the whole LOD chain (what the CLI
-    does); without it, only level 0 and no measurement — the same job gltfpack does."""
+    does, .gz/.br bodies included); without it, only level 0, no measurement and no
+    precompression — the same job gltfpack does (ours still transcodes textures)."""
     try:
         from assets_pipeline.build import build_asset
     except ImportError as error:
@@ -126,6 +129,7 @@ def our_runner(codec: str = "meshopt", chain: bool = True) -> tuple[Runner | Non
             codec=codec,  # type: ignore[arg-type]
             max_levels=None if chain else 1,
             measure=chain,
+            precompress=chain,
         )
         glb: bytes = built.lods[0].glb
         return glb
@@ -312,7 +316,8 @@ def main() -> None:
             if runner is None:
                 measured[name, tool] = Measured(tool, ok=False, note=f"{tool}: {why_not}")
                 continue
-            runs = args.runs if tool == "gltfpack" else args.our_runs
+            whole_chain = OUR_VARIANTS.get(tool, ("", False))[1]
+            runs = args.our_runs if whole_chain else args.runs
             print(f"{name}: {tool} × {runs}", flush=True)
             try:
                 output, times = timed_runs(runner, name, sources[name], runs)

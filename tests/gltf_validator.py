@@ -13,9 +13,12 @@ TOOLS = Path(__file__).resolve().parents[1] / "tools" / "node"
 SCRIPT = TOOLS / "validate-gltf.mjs"
 
 
-def validate_glbs(glbs: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-    """Validator report per name. Fails loudly (never skips) when the validator is missing:
-    ``npm ci --prefix tools/node`` (run by scripts/test) installs it."""
+def validate_glbs(
+    glbs: dict[str, bytes], resources: dict[str, bytes] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Validator report per name. ``resources`` are files the GLBs refer to by bare name
+    (external textures), written beside them. Fails loudly (never skips) when the
+    validator is missing: ``npm ci --prefix tools/node`` (run by scripts/test) installs it."""
     node = shutil.which("node")
     assert node, "node is not installed; the glTF validator needs it"
     assert (TOOLS / "node_modules" / "gltf-validator").is_dir(), (
@@ -23,6 +26,8 @@ def validate_glbs(glbs: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     )
     with tempfile.TemporaryDirectory() as folder:
         paths = []
+        for name, data in (resources or {}).items():
+            (Path(folder) / name).write_bytes(data)
         for name, data in glbs.items():
             path = Path(folder) / f"{name}.glb"
             path.write_bytes(data)

@@ -2,6 +2,11 @@
 
 General meshes go through meshoptimizer's attribute-aware simplifier (it keeps UV and
 normal seams: vertices that share a position but not their attributes move together).
+Where no attribute has to survive (no UVs or colours; normals are rebuilt), quadric
+decimation (Garland–Heckbert, fast-simplification) competes for each level at the same
+triangle count, and the one with the lower measured surface error is kept: quadrics move
+vertices to optimal positions and often win on smooth organic shapes, meshopt keeps the
+original vertices and prunes small pieces, which wins on architecture.
 Regular-grid terrain gets its own path: each level is the grid sampled at half the
 resolution, so it stays a grid — which is what keeps it small after compression (free
 simplification of a grid scatters vertices and costs more bytes than it saves).
@@ -12,14 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import fast_simplification
 import meshoptimizer
 import numpy as np
 from numpy.typing import NDArray
 
 from assets_pipeline._meshopt import simplify_with_attributes
+from assets_pipeline.decode import surface_distance
 from assets_pipeline.mesh import MeshPart
+from assets_pipeline.steps.prepare import with_normals
 
-Simplifier = Literal["source", "meshopt", "grid"]
+Simplifier = Literal["source", "meshopt", "quadric", "grid"]
 MIN_LEVEL_TRIANGLES = 64
 LEVEL_RATIO = 0.5  # each level keeps about half the triangles of the one before
 MIN_PROGRESS = 0.9  # a level must remove at least 10% of its parent's triangles
@@ -27,6 +35,7 @@ FIRST_ERROR_BOUND = 0.002  # relative to the mesh extent; doubled until a level 
 MAX_ERROR_BOUND = 0.25
 NORMAL_WEIGHT = 0.5  # attribute weights relative to position error (meshopt convention)
 UV_WEIGHT = 1.0
+COMPARE_SAMPLES = 10_000  # per direction, to rank two candidates (the chain is measured later)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +91,44 @@ def simplify_meshopt(
     if len(kept) == 0:
         return None, error
     return part.keeping(kept.reshape(-1, 3)), error
+
+
+def simplify_quadric(part: MeshPart, target_triangles: int) -> MeshPart | None:
+    """Quadric edge-collapse decimation to ``target_triangles``. Vertices move to their
+    optimal positions, so only parts without UVs or colours qualify; normals, if the part
+    had them, are rebuilt with the crease rule. None if it cannot help."""
+    if part.uvs is not None or part.colors_rgba is not None:
+        return None
+    points, faces = fast_simplification.simplify(
+        part.positions_m.astype(np.float64),
+        part.indices.astype(np.int32),
+        target_count=target_triangles,
+    )
+    if len(faces) == 0 or len(faces) >= part.triangle_count:
+        return None
+    simplified = replace(
+        part,
+        positions_m=np.ascontiguousarray(points, dtype=np.float32),
+        indices=np.ascontiguousarray(faces, dtype=np.uint32),
+        normals=None,
+    )
+    return with_normals(simplified) if part.normals is not None else simplified
+
+
+def _closer_to(source: MeshPart, a: Level, b: Level) -> Level:
+    """The candidate whose surface is nearer the source (mean symmetric distance)."""
+
+    def error(level: Level) -> float:
+        mean, _ = surface_distance(
+            source.positions_m,
+            source.indices,
+            level.part.positions_m,
+            level.part.indices,
+            samples=COMPARE_SAMPLES,
+        )
+        return mean
+
+    return a if error(a) <= error(b) else b
 
 
 def grid_shape(part: MeshPart) -> tuple[int, int, NDArray[np.int64]] | None:
@@ -162,5 +209,8 @@ def lod_chain(
             error_bound *= 2.0  # allow more error until a level is worth sending
         if found is None:
             break  # nothing left to remove within the bound: the chain ends here
+        rival = simplify_quadric(parent, found.part.triangle_count)
+        if rival is not None and rival.triangle_count <= found.part.triangle_count:
+            found = _closer_to(part, found, Level(rival, "quadric", found.simplifier_error))
         levels.append(found)
     return levels

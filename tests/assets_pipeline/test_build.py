@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import itertools
 import json
 import os
@@ -10,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import brotli
 import numpy as np
 import pytest
 import trimesh
@@ -18,7 +21,7 @@ from PIL import Image
 from assets_pipeline.batch import run_batch
 from assets_pipeline.build import BuiltAsset, build_asset
 from assets_pipeline.decode import decode_glb
-from assets_pipeline.glb import write_glb
+from assets_pipeline.glb import read_glb, write_glb
 from assets_pipeline.mesh import MeshError
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from tests.conftest import REPO
@@ -163,9 +166,55 @@ def test_a_batch_builds_the_good_assets_reports_the_bad_one_and_caches(tmp_path:
     assert {o.name: o.status for o in second.outcomes}["terrain.glb"] == "cached"
     manifest = json.loads((out / "manifest.json").read_text())
     assert {a["name"] for a in manifest["assets"]} == {"terrain.glb", "ball.stl", "evil.gltf"}
-    assert sorted(p.name for p in (out / "terrain").glob("*.glb"))[0] == "lod0.glb"
+    terrain = next(a for a in manifest["assets"] if a["name"] == "terrain.glb")
+    assert (out / terrain["lods"][0]["file"]).is_file()
     assert not list(out.glob(".*-*"))  # no temporary folders left behind
-    assert not (out / "evil").exists()  # a failed asset leaves nothing
+    assert not (out / ".records" / "evil.json").exists()  # a failed asset records nothing
+    listed = {f for a in manifest["assets"] for f in a.get("files", [])}
+    stored = {p.name for p in out.iterdir() if p.is_file() and not p.name.startswith(".")}
+    assert stored - {"manifest.json"} == listed  # nothing unlisted, e.g. from the failure
+
+
+def test_the_store_is_content_addressed_with_precompressed_siblings_and_shared_textures(
+    tmp_path: Path,
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "sphere.glb").write_bytes(textured_sphere())
+    (inputs / "again.glb").write_bytes(textured_sphere())  # same texture in a second asset
+    out = tmp_path / "out"
+
+    report = run_batch(sorted(inputs.iterdir()), out, jobs=2)
+
+    assert not report.failed, report.failed
+    manifest = json.loads((out / "manifest.json").read_text())
+    sphere = next(a for a in manifest["assets"] if a["name"] == "sphere.glb")
+    [texture] = sphere["textures"]
+    for lod in sphere["lods"]:
+        glb = (out / lod["file"]).read_bytes()
+        assert lod["file"] == f"{hashlib.sha256(glb).hexdigest()}.glb"
+        assert gzip.decompress((out / f"{lod['file']}.gz").read_bytes()) == glb
+        assert brotli.decompress((out / f"{lod['file']}.br").read_bytes()) == glb
+        assert lod["bytes_brotli"] == (out / f"{lod['file']}.br").stat().st_size
+        # every level points at the one texture file instead of embedding a copy
+        document, _ = read_glb(glb)
+        assert {i["uri"] for i in document["images"]} == {
+            texture["webp_file"],
+            texture["fallback_file"],
+        }
+    webp = (out / texture["webp_file"]).read_bytes()
+    assert texture["webp_file"] == f"{hashlib.sha256(webp).hexdigest()}.webp"
+    assert not (out / f"{texture['webp_file']}.br").exists()  # images are compressed already
+    again = next(a for a in manifest["assets"] if a["name"] == "again.glb")
+    assert again["textures"][0]["webp_file"] == texture["webp_file"]  # stored once
+    lod_files = {lod["file"]: (out / lod["file"]).read_bytes() for lod in sphere["lods"]}
+    resources = {
+        n: (out / n).read_bytes() for n in (texture["webp_file"], texture["fallback_file"])
+    }
+    reports = validate_glbs({n.removesuffix(".glb"): b for n, b in lod_files.items()}, resources)
+    assert all(r["issues"]["numErrors"] == 0 for r in reports.values()), [
+        problems(r) for r in reports.values()
+    ]
 
 
 def test_the_cli_exits_non_zero_when_an_asset_fails(tmp_path: Path):
@@ -198,9 +247,10 @@ def test_the_cli_exits_non_zero_when_an_asset_fails(tmp_path: Path):
 
     assert done.returncode == 1, done.stderr
     assert "FAILED bad.glb" in done.stderr
-    assert (tmp_path / "out" / "ball" / "lod0.glb").is_file()
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["profile"] == "mobile"
+    ball = next(a for a in manifest["assets"] if a["name"] == "ball.stl")
+    assert (tmp_path / "out" / ball["lods"][0]["file"]).is_file()
 
 
 def test_instanced_trees_decode_as_25_placements_of_one_mesh(built: dict[str, BuiltAsset]):

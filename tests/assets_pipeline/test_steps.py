@@ -52,6 +52,29 @@ def test_sanitize_drops_degenerate_duplicate_triangles_and_unused_vertices():
     assert report.unreferenced_vertices == 3
 
 
+def test_sanitize_finds_duplicates_in_meshes_too_big_for_packed_keys():
+    # above 2**21 vertices the index triples no longer pack into one int64 key
+    count = (1 << 21) + 8
+    rng = np.random.default_rng(3)
+    positions = rng.uniform(0, 100, (count, 3)).astype(np.float32)
+    high = count - 1
+    indices = np.array([[0, 1, high], [1, high, 0], [high, 1, 0], [2, 3, high - 1]], np.uint32)
+
+    cleaned, report = sanitize(MeshPart("big", positions, indices))
+
+    assert report.duplicate_triangles == 1
+    assert cleaned.triangle_count == 3
+
+
+def test_sanitize_returns_a_clean_part_unchanged():
+    part = part_of(trimesh.creation.icosphere(2))
+
+    cleaned, report = sanitize(part)
+
+    assert cleaned is part
+    assert (report.degenerate_triangles, report.duplicate_triangles) == (0, 0)
+
+
 def test_sanitize_enforces_triangle_limits_with_a_clear_error():
     with pytest.raises(MeshError) as error:
         sanitize(part_of(trimesh.creation.icosphere(3)), MeshLimits(max_triangles=100))

@@ -1,8 +1,14 @@
 // Validates GLB files with the Khronos glTF validator and prints one JSON report per
 // file, as a JSON array on stdout: [{"file": ..., "report": {...}}]. Exit 0 even when
 // a file has errors: the caller reads the report's issues.numErrors.
+//
+// External resources are looked up only as bare file names in the GLB's own folder (the
+// content-addressed textures our pipeline writes beside it); any other URI is a defect.
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import validator from "gltf-validator";
+
+const BARE_NAME = /^[A-Za-z0-9._-]+$/;
 
 const files = process.argv.slice(2);
 const results = [];
@@ -11,8 +17,12 @@ for (const file of files) {
   const report = await validator.validateBytes(bytes, {
     uri: file,
     maxIssues: 200,
-    // Our GLBs are self-contained: any external resource is itself a defect.
-    externalResourceFunction: (uri) => Promise.reject(new Error(`external resource ${uri}`)),
+    externalResourceFunction: async (uri) => {
+      if (!BARE_NAME.test(uri) || uri.startsWith(".")) {
+        throw new Error(`external resource ${uri} is not a file beside the GLB`);
+      }
+      return new Uint8Array(await readFile(path.join(path.dirname(file), uri)));
+    },
   });
   results.push({ file, report });
 }
