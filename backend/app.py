@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,11 +12,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from strawberry.fastapi import GraphQLRouter
 
-from backend.api.context import Context
+from backend.api.context import Context, LiveAccess
 from backend.api.schema import build_schema
 from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
+from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.http import assets, health
+from backend.live.hub import InProcessHub
+from backend.live.protocol import CLOSE_GOING_AWAY
+from backend.live.room import RoomConfig
+from backend.live.service import LiveService
+from backend.live.transport import live_router
 from backend.observability import Metrics, configure_logging, log, request_observer
 from backend.scenes.loader import load_scenes
 from backend.settings import Settings
@@ -26,6 +33,33 @@ from backend.store.sql_store import SqlStore
 def _bearer(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _session_loader(store: SqlStore) -> Callable[[str], Awaitable[LiveSession | None]]:
+    async def load(session_id: str) -> LiveSession | None:
+        return (await store.reads.live_sessions_by_id([session_id])).get(session_id)
+
+    return load
+
+
+def _moderation_saver(store: SqlStore) -> Callable[[ModerationRecord], Awaitable[None]]:
+    async def save(record: ModerationRecord) -> None:
+        async with store.transaction() as tx:
+            await tx.record_live_moderation(record)
+
+    return save
+
+
+async def _not_started(session_id: str) -> LiveSession | None:
+    raise RuntimeError("the store is not open yet")
+
+
+async def _no_bans(session_id: str) -> set[int]:
+    raise RuntimeError("the store is not open yet")
+
+
+async def _not_saved(record: ModerationRecord) -> None:
+    raise RuntimeError("the store is not open yet")
 
 
 def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastAPI:
@@ -39,6 +73,9 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         await migrate(engine)
         store = SqlStore(engine)
         app.state.store = store
+        live.load_session = _session_loader(store)
+        live.load_bans = store.reads.live_bans
+        live.save_moderation = _moderation_saver(store)
         if scene_paths:
             report = await load_scenes(store, asset_store, list(scene_paths))
             log.info("scenes loaded", scenes=report.scenes, pois=report.pois, tours=report.tours)
@@ -46,6 +83,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         try:
             yield
         finally:
+            # live clients get "going away": reconnect and resume on another instance
+            await live.close(CLOSE_GOING_AWAY, "server shutting down")
             await store.close()
 
     app = FastAPI(
@@ -56,6 +95,21 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         redoc_url=None,
     )
     app.state.settings = settings
+    live = LiveService(
+        InProcessHub(),
+        load_session=_not_started,
+        load_bans=_no_bans,
+        save_moderation=_not_saved,
+        config=RoomConfig(
+            tick_hz=settings.live_tick_hz, overflow_capacity=settings.live_overflow_capacity
+        ),
+    )
+    app.state.live = live
+    live_access = LiveAccess(
+        secret=settings.live_secret,
+        token_ttl=timedelta(minutes=settings.live_token_ttl_minutes),
+        status_changed=live.status_changed,
+    )
     app.state.asset_store = asset_store
     app.state.metrics = Metrics()
 
@@ -67,6 +121,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             bearer_token=_bearer(request),
             admin_token=settings.admin_token,
             asset_base_url=base,
+            live=live_access,
         )
 
     graphql = GraphQLRouter(
@@ -77,6 +132,11 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         multipart_uploads_enabled=False,
     )
     app.include_router(graphql, prefix="/graphql")
+    app.include_router(
+        live_router(
+            live, settings.live_secret, settings.live_allowed_origins or settings.cors_origins
+        )
+    )
     app.include_router(health.router)
     app.include_router(assets.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))

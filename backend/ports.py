@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from backend.domain.live_session import LiveSession, LiveSessionStatus
+from backend.domain.live_session import LiveSession, LiveSessionStatus, ModerationRecord
 from backend.domain.poi import Poi
 from backend.domain.poi_query import PageRequest, PoiFilter
 from backend.domain.region import Region
@@ -52,6 +52,11 @@ class Reads(Protocol):
         scene_slug: str | None,
         include_unlisted: bool,
     ) -> list[LiveSession]: ...
+    async def live_bans(self, session_id: str) -> set[int]:
+        """Members whose latest ban/unban in the session is a ban."""
+        ...
+
+    async def live_moderation_log(self, session_id: str) -> list[ModerationRecord]: ...
 
 
 class Writes(Reads, Protocol):
@@ -74,6 +79,7 @@ class Writes(Reads, Protocol):
         self, session: LiveSession, expected_status: LiveSessionStatus
     ) -> None: ...
     async def lock_scene(self, scene_slug: str) -> None: ...
+    async def record_live_moderation(self, record: ModerationRecord) -> None: ...
 
 
 class Store(Protocol):

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "twinland-dev-admin"
+DEV_LIVE_SECRET = "twinland-dev-live-secret-not-for-production"
 
 
 class Mode(str, Enum):
@@ -39,6 +40,18 @@ class Settings(BaseSettings):
         default=None, description="Absolute base for asset URLs; relative URLs when unset"
     )
     graphiql: bool | None = Field(default=None, description="Defaults to on in dev mode only")
+    live_secret: str = Field(
+        default=DEV_LIVE_SECRET, description="Signs live-session join tokens (HS256)"
+    )
+    live_token_ttl_minutes: int = Field(default=240, ge=1, le=24 * 60)
+    live_tick_hz: float = Field(default=10.0, ge=1.0, le=60.0)
+    live_overflow_capacity: int = Field(
+        default=10_000, ge=0, description="Spectators admitted beyond a session's avatar capacity"
+    )
+    live_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser Origins allowed on /live; empty: the service's own and cors_origins",
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
@@ -47,6 +60,13 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "TWINLAND_ADMIN_TOKEN must be set to a secret of at least 24 characters "
+                "in production mode"
+            )
+        if self.mode is Mode.PRODUCTION and (
+            self.live_secret == DEV_LIVE_SECRET or len(self.live_secret) < 32
+        ):
+            raise ValueError(
+                "TWINLAND_LIVE_SECRET must be set to a secret of at least 32 characters "
                 "in production mode"
             )
         return self

@@ -261,8 +261,8 @@ def _split_uv_seam(
     )
 
 
-def textured_sphere_glb(seed: int = 4) -> bytes:
-    sphere = trimesh.creation.icosphere(subdivisions=SPHERE_SUBDIVISIONS, radius=1.0)
+def textured_sphere_glb(seed: int = 4, subdivisions: int = SPHERE_SUBDIVISIONS) -> bytes:
+    sphere = trimesh.creation.icosphere(subdivisions=subdivisions, radius=1.0)
     unit = np.asarray(sphere.vertices, dtype=np.float64)
     faces = np.asarray(sphere.faces, dtype=np.int64)
     bump = fbm((unit + 1.0) / 2.0, octaves=7, base_cells=3, seed=seed)

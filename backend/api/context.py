@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -30,6 +31,15 @@ def _batched(
         return [found.get(key) for key in keys]
 
     return DataLoader(load_fn=load)
+
+
+@dataclass(frozen=True)
+class LiveAccess:
+    """What the API needs of live sessions: the token secret and a way to tell rooms."""
+
+    secret: str
+    token_ttl: timedelta
+    status_changed: Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
@@ -64,9 +74,11 @@ class Context(BaseContext):
         bearer_token: str | None,
         admin_token: str,
         asset_base_url: str,
+        live: LiveAccess | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        self.live = live
         self.loaders = Loaders(store.reads)
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")

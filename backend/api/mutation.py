@@ -9,6 +9,7 @@ import strawberry
 
 from backend.api.errors import (
     ConflictError,
+    ErrorCode,
     IllegalTransitionError,
     InvalidArgumentError,
     NotAuthorizedError,
@@ -24,11 +25,12 @@ from backend.api.inputs import (
     to_poi,
     to_tour,
 )
-from backend.api.types.common import LiveSessionStatusEnum
+from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
 from backend.domain.errors import DomainError
 from backend.domain.ids import new_key, split_qualified_id
 from backend.domain.live_session import LiveSessionStatus
+from backend.live.tokens import Role
 from backend.services import catalog, live_sessions
 
 _Failure = NotFoundError | InvalidArgumentError | ConflictError | NotAuthorizedError
@@ -167,6 +169,68 @@ class Mutation:
             updated = await live_sessions.change_live_session_status(
                 info.context.store, id, LiveSessionStatus(status)
             )
-            return LiveSessionType(session=updated)
         except DomainError as error:
             return from_domain(error)
+        if info.context.live is not None:  # rooms open now go live or close their doors
+            await info.context.live.status_changed(updated.id, updated.status.value)
+        return LiveSessionType(session=updated)
+
+    @strawberry.mutation(
+        description="A signed ticket to join a live session as an attendee (no account "
+        "needed). Connect to `url` with a WebSocket and send "
+        '`{"type":"hello","token":…}` first; see docs/live-protocol.md.'
+    )
+    async def join_live_session(
+        self, info: CtxInfo, id: strawberry.ID, name: str
+    ) -> JoinLiveSessionResult:
+        return await _ticket(info, id, name, Role.ATTENDEE)
+
+    @strawberry.mutation(
+        description="A ticket with a staff role (host, guide, moderator) for organisers."
+    )
+    async def live_session_role_ticket(
+        self, info: CtxInfo, id: strawberry.ID, name: str, role: LiveRoleEnum
+    ) -> JoinLiveSessionResult:
+        if not info.context.is_organiser:
+            return not_authorized()
+        return await _ticket(info, id, name, Role(role))
+
+
+async def _ticket(info: CtxInfo, id: strawberry.ID, name: str, role: Role) -> JoinLiveSessionResult:
+    live = info.context.live
+    if live is None:
+        return ConflictError(code=ErrorCode.CONFLICT, message="live sessions are not enabled")
+    try:
+        token, claims, session = await live_sessions.join_live_session(
+            info.context.store.reads, id, name, role, secret=live.secret, ttl=live.token_ttl
+        )
+    except DomainError as error:
+        failure = from_domain(error)
+        assert not isinstance(failure, IllegalTransitionError)  # joining moves no lifecycle
+        return failure
+    return LiveSessionTicket(
+        token=token,
+        url=f"/live/{session.id}",
+        member_id=claims.member_id,
+        name=claims.name,
+        role=claims.role,
+        expires_at=claims.expires_at,
+        session=LiveSessionType(session=session),
+    )
+
+
+@strawberry.type(description="What a client needs to connect to a live session.")
+class LiveSessionTicket:
+    token: str = strawberry.field(description="Signed join token; send it in the hello frame.")
+    url: str = strawberry.field(description="WebSocket path, relative to the service.")
+    member_id: int = strawberry.field(description="Your id inside the session (pose frames).")
+    name: str
+    role: LiveRoleEnum
+    expires_at: datetime
+    session: LiveSessionType
+
+
+JoinLiveSessionResult = Annotated[
+    LiveSessionTicket | NotFoundError | InvalidArgumentError | ConflictError | NotAuthorizedError,
+    strawberry.union("JoinLiveSessionResult"),
+]

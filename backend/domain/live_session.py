@@ -93,3 +93,27 @@ def check_future_start(starts_at: datetime, now: datetime) -> None:
     _check_aware("startsAt", starts_at)
     if starts_at <= now:
         raise InvalidValue("startsAt", "must be in the future")
+
+
+MODERATION_ACTIONS = frozenset({"mute", "unmute", "kick", "ban", "unban"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationRecord:
+    """One moderation action inside a live session, as kept in the audit log."""
+
+    session_id: str
+    member_id: int
+    action: str
+    actor_id: int
+    actor_name: str
+    actor_role: str
+    reason: str | None
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.action not in MODERATION_ACTIONS:
+            raise InvalidValue(
+                "action", f"{self.action!r} is not one of {sorted(MODERATION_ACTIONS)}"
+            )
+        _check_aware("at", self.at)

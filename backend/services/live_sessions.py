@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from backend.domain.errors import InvalidValue, NotFound
+from backend.domain.errors import Conflict, InvalidValue, NotFound
 from backend.domain.ids import qualified_id, split_qualified_id
 from backend.domain.live_session import LiveSession, LiveSessionStatus, check_future_start
+from backend.live.tokens import JoinClaims, Role, issue_join_token
 from backend.ports import Reads, Store
 from backend.services.catalog import require_scene
 
@@ -60,3 +61,46 @@ async def change_live_session_status(
         updated = current.transition(target)
         await tx.update_live_session(updated, current.status)
     return updated
+
+
+MAX_DISPLAY_NAME_CHARS = 40
+
+
+def check_display_name(name: str) -> str:
+    """A display name others will see: trimmed, 1..40 characters, no control characters."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidValue("name", "must not be empty")
+    if len(cleaned) > MAX_DISPLAY_NAME_CHARS:
+        raise InvalidValue(
+            "name", f"is {len(cleaned)} characters; at most {MAX_DISPLAY_NAME_CHARS}"
+        )
+    if any(ord(c) < 32 for c in cleaned):
+        raise InvalidValue("name", "holds control characters")
+    return cleaned
+
+
+async def join_live_session(
+    reads: Reads,
+    session_id: str,
+    name: str,
+    role: Role,
+    *,
+    secret: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> tuple[str, JoinClaims, LiveSession]:
+    """A signed join token for a session that is scheduled or live (a ticket may be
+    fetched before the start; the socket admits only while live)."""
+    display_name = check_display_name(name)
+    session = (await reads.live_sessions_by_id([session_id])).get(session_id)
+    if session is None:
+        raise NotFound("live session", session_id)
+    if session.status not in (LiveSessionStatus.SCHEDULED, LiveSessionStatus.LIVE):
+        raise Conflict(
+            f"live session {session_id!r} is {session.status.value}; it cannot be joined"
+        )
+    token, claims = issue_join_token(
+        secret, session_id, display_name, role, now=now or datetime.now(UTC), ttl=ttl
+    )
+    return token, claims, session

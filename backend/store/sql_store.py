@@ -15,7 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.domain.errors import Conflict
-from backend.domain.live_session import LiveSession, LiveSessionStatus, Visibility
+from backend.domain.live_session import (
+    LiveSession,
+    LiveSessionStatus,
+    ModerationRecord,
+    Visibility,
+)
 from backend.domain.poi import Poi
 from backend.domain.poi_query import Cursor, PageRequest, PoiFilter, PoiOrder
 from backend.domain.region import Region
@@ -24,7 +29,15 @@ from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
 from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
-from backend.store.tables import live_sessions, pois, regions, scenes, tour_stops, tours
+from backend.store.tables import (
+    live_moderation,
+    live_sessions,
+    pois,
+    regions,
+    scenes,
+    tour_stops,
+    tours,
+)
 
 
 def _now() -> datetime:
@@ -194,6 +207,40 @@ class SqlReads:
         rows = await self._rows(sa.select(live_sessions).where(live_sessions.c.id.in_(list(ids))))
         return {row["id"]: codec.live_session_from(row) for row in rows}
 
+    async def live_bans(self, session_id: str) -> set[int]:
+        rows = await self._rows(
+            sa.select(live_moderation.c.member_id, live_moderation.c.action)
+            .where(
+                (live_moderation.c.session_id == session_id)
+                & live_moderation.c.action.in_(["ban", "unban"])
+            )
+            .order_by(live_moderation.c.row)
+        )
+        banned: set[int] = set()
+        for row in rows:  # replay in order: the latest word on each member wins
+            (banned.add if row["action"] == "ban" else banned.discard)(int(row["member_id"]))
+        return banned
+
+    async def live_moderation_log(self, session_id: str) -> list[ModerationRecord]:
+        rows = await self._rows(
+            sa.select(live_moderation)
+            .where(live_moderation.c.session_id == session_id)
+            .order_by(live_moderation.c.row)
+        )
+        return [
+            ModerationRecord(
+                session_id=row["session_id"],
+                member_id=int(row["member_id"]),
+                action=row["action"],
+                actor_id=int(row["actor_id"]),
+                actor_name=row["actor_name"],
+                actor_role=row["actor_role"],
+                reason=row["reason"],
+                at=row["at"],
+            )
+            for row in rows
+        ]
+
     async def list_live_sessions(
         self,
         *,
@@ -347,6 +394,20 @@ class SqlWrites(SqlReads):
             )
         )
         return int(result.rowcount)
+
+    async def record_live_moderation(self, record: ModerationRecord) -> None:
+        await self._tx.execute(
+            sa.insert(live_moderation).values(
+                session_id=record.session_id,
+                member_id=record.member_id,
+                action=record.action,
+                actor_id=record.actor_id,
+                actor_name=record.actor_name[:64],
+                actor_role=record.actor_role,
+                reason=record.reason,
+                at=record.at,
+            )
+        )
 
     async def insert_live_session(self, session: LiveSession) -> None:
         try:

@@ -122,3 +122,20 @@ live_sessions = sa.Table(
     sa.UniqueConstraint("scene_slug", "key", name="uq_live_sessions_scene_key"),
     sa.Index("ix_live_sessions_status_starts", "status", "starts_at"),
 )
+
+# Moderation inside live sessions: the audit log of every action, and (from it) the bans
+# enforced at connect and resume. Append-only: an unban is a later row, not a delete.
+live_moderation = sa.Table(
+    "live_moderation",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(130), nullable=False),
+    sa.Column("member_id", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.BigInteger, nullable=False),
+    sa.Column("actor_name", sa.String(64), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_live_moderation_session_member", "session_id", "member_id", "row"),
+)

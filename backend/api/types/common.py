@@ -14,6 +14,7 @@ from backend.domain.live_session import LiveSessionStatus, Visibility
 from backend.domain.poi import MediaKind, PoiCategory
 from backend.domain.region import Region
 from backend.domain.scene import ClientTier, LayerKind
+from backend.live.tokens import Role
 
 if TYPE_CHECKING:
     from backend.api.context import Context
@@ -26,6 +27,7 @@ ClientTierEnum = strawberry.enum(
 )
 LayerKindEnum = strawberry.enum(LayerKind, name="LayerKind")
 LiveSessionStatusEnum = strawberry.enum(LiveSessionStatus, name="LiveSessionStatus")
+LiveRoleEnum = strawberry.enum(Role, name="LiveRole", description="A role inside a live session.")
 VisibilityEnum = strawberry.enum(Visibility, name="Visibility")
 MediaKindEnum = strawberry.enum(MediaKind, name="MediaKind")
 

@@ -1,0 +1,743 @@
+"""The live-session core: the rules of one session as a sans-I/O state machine.
+
+Events go in (a connection joined, a text or binary frame arrived, the hub delivered an
+ordered event, the clock ticked); outputs come out (``Send`` to one connection,
+``Broadcast`` to the local ones, ``Close``, ``Publish`` for the hub to order, ``Record``
+for the audit log). No sockets, no clock, no Redis: transports and hubs are adapters
+(``backend.live.transport``, ``backend.live.hub``), in the style of websockets' protocol
+core.
+
+Two kinds of traffic:
+  * reliable, ordered events (chat, Q&A, polls, moderation, spotlight, scene switch,
+    announcements, status) are validated here, then ``Publish``ed; the hub puts every
+    instance's events into one order and hands them back to ``apply`` on every instance,
+    which changes the state and numbers the visible ones with a per-session ``seq``. Each
+    instance applies the same events in the same order, so tallies, bans and seqs agree.
+  * lossy, latest-wins state (avatar poses, the guide's camera, reaction counts) is kept
+    here and sent once per ``tick`` as one aggregated frame per client, never relayed
+    frame-by-frame (N² messages).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+import numpy as np
+
+from backend.live.limits import ABUSE_STRIKES, DEFAULT_RATES, Rate, TokenBucket
+from backend.live.protocol import (
+    AVATAR_DTYPE,
+    CLOSE_ABUSE,
+    CLOSE_BANNED,
+    CLOSE_FULL,
+    CLOSE_KICKED,
+    CLOSE_NOT_LIVE,
+    CLOSE_REPLACED,
+    FRAME_CAMERA,
+    MAX_CHAT_CHARS,
+    MAX_POLL_OPTIONS,
+    MAX_POLL_TEXT_CHARS,
+    MAX_QUESTION_CHARS,
+    REACTIONS,
+    Hello,
+    Pose,
+    ProtocolError,
+    decode_client_frame,
+    dumps,
+    encode_tick,
+    int_field,
+    parse_json,
+    text_field,
+)
+from backend.live.tokens import JoinClaims, Role
+
+ConnId = int
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    conn: ConnId
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """To every local connection (``only`` narrows it to some)."""
+
+    data: str | bytes
+    only: frozenset[ConnId] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    conn: ConnId
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """An event for the hub to order among every instance's and return to ``apply``."""
+
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A privileged action for the persistent audit log (and ban list)."""
+
+    entry: dict[str, Any]
+
+
+Output = Send | Broadcast | Close | Publish | Record
+
+
+class Tier(str, Enum):
+    AVATAR = "avatar"  # has an avatar others see
+    SPECTATOR = "spectator"  # overflow audience: guide, chat, polls, Q&A, no avatar
+
+
+@dataclass(frozen=True, slots=True)
+class RoomConfig:
+    tick_hz: float = 10.0
+    overflow_capacity: int = 10_000  # spectators beyond the avatar capacity
+    near_avatars: int = 32  # sent at full rate; the rest every `far_every_ticks` ticks
+    far_every_ticks: int = 5
+    large_room: int = 100  # above this, presence frames carry counts, not names
+    history: int = 1_000  # visible events kept for resuming clients
+    chat_on_join: int = 50
+    rates: dict[str, Rate] = field(default_factory=lambda: dict(DEFAULT_RATES))
+
+
+@dataclass(slots=True)
+class Member:
+    id: int
+    name: str
+    role: Role
+    tier: Tier
+    conn: ConnId | None  # None: connected to another instance
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    strikes: int = 0
+    pose: Pose | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role.value, "tier": self.tier.value}
+
+
+@dataclass(slots=True)
+class Poll:
+    id: int
+    question: str
+    options: list[str]
+    votes: dict[int, int] = field(default_factory=dict)  # member → option
+    open: bool = True
+
+    def public(self) -> dict[str, Any]:
+        tally = Counter(self.votes.values())
+        return {
+            "id": self.id,
+            "question": self.question,
+            "options": self.options,
+            "tally": [tally.get(i, 0) for i in range(len(self.options))],
+            "open": self.open,
+        }
+
+
+@dataclass(slots=True)
+class Question:
+    id: int
+    text: str
+    author: dict[str, Any]
+    upvoters: set[int] = field(default_factory=set)
+    answered: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "from": self.author,
+            "upvotes": len(self.upvoters),
+            "answered": self.answered,
+        }
+
+
+class LiveRoom:
+    """One live session on one instance: its local connections and the shared state."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        status: str,
+        capacity: int,
+        epoch: str,
+        banned: set[int] | None = None,
+        config: RoomConfig | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.status = status
+        self.capacity = capacity
+        self.epoch = epoch
+        self.config = config or RoomConfig()
+        self.members: dict[int, Member] = {}
+        self.by_conn: dict[ConnId, Member] = {}
+        self.banned: set[int] = set(banned or ())
+        self.muted: set[int] = set()
+        self.seq = 0
+        self.history: deque[tuple[int, str]] = deque(maxlen=self.config.history)
+        self.chat: deque[str] = deque(maxlen=self.config.chat_on_join)
+        self.polls: dict[int, Poll] = {}
+        self.questions: dict[int, Question] = {}
+        self.camera: Pose | None = None
+        self.spotlight: str | None = None
+        self.scene_state: dict[str, Any] = {}
+        self.reactions: Counter[str] = Counter()
+        self.tick_count = 0
+        self._joined: list[Member] = []
+        self._left: list[Member] = []
+
+    # --- connections --------------------------------------------------------------------
+
+    def connect(self, conn: ConnId, claims: JoinClaims, hello: Hello, now_s: float) -> list[Output]:
+        """A client with a verified token said hello: welcome it, or close with a reason."""
+        if claims.member_id in self.banned:
+            return [Close(conn, CLOSE_BANNED, "you are banned from this session")]
+        if self.status != "live":
+            return [Close(conn, CLOSE_NOT_LIVE, f"the session is {self.status}")]
+        outputs: list[Output] = []
+        previous = self.members.get(claims.member_id)
+        if previous is not None and previous.conn is not None:
+            # the same member again (a reload, a second tab): latest connection wins
+            self.by_conn.pop(previous.conn, None)
+            outputs.append(Close(previous.conn, CLOSE_REPLACED, "connected again elsewhere"))
+            tier = previous.tier
+        elif previous is not None:
+            tier = previous.tier
+        else:
+            admitted = self._admit(claims.role)
+            if admitted is None:
+                return [Close(conn, CLOSE_FULL, "the session is full")]
+            tier = admitted
+        name = (hello.name or claims.name or f"guest-{claims.member_id % 10000}").strip()[:40]
+        member = Member(claims.member_id, name, claims.role, tier, conn)
+        member.buckets = {k: TokenBucket.full(r, now_s) for k, r in self.config.rates.items()}
+        self.members[member.id] = member
+        self.by_conn[conn] = member
+        if previous is None:
+            self._joined.append(member)
+            outputs.append(Publish({"kind": "join", "member": member.public()}))
+        outputs.extend(self._welcome(member, hello))
+        return outputs
+
+    def disconnect(self, conn: ConnId) -> list[Output]:
+        member = self.by_conn.pop(conn, None)
+        if member is None or member.conn != conn:
+            return []
+        del self.members[member.id]
+        self._left.append(member)
+        return [Publish({"kind": "leave", "member": member.id})]
+
+    def _admit(self, role: Role) -> Tier | None:
+        """Avatar if there is room, else spectator if the overflow has room, else None.
+        Staff always get in with an avatar: a full room still needs its guide."""
+        avatars = sum(1 for m in self.members.values() if m.tier is Tier.AVATAR)
+        if role.is_staff or avatars < self.capacity:
+            return Tier.AVATAR
+        spectators = len(self.members) - avatars
+        return Tier.SPECTATOR if spectators < self.config.overflow_capacity else None
+
+    def _welcome(self, member: Member, hello: Hello) -> list[Output]:
+        assert member.conn is not None
+        replay: list[str] | None = None
+        if hello.resume_epoch is not None and hello.resume_seq is not None:
+            replay = self._missed_since(hello.resume_epoch, hello.resume_seq)
+        welcome = {
+            "type": "welcome",
+            "you": member.public(),
+            "session": {
+                "id": self.session_id,
+                "status": self.status,
+                "epoch": self.epoch,
+                "seq": self.seq,
+            },
+            "presence": self._presence_snapshot(),
+            "guide": {
+                "camera": self.camera.as_json() if self.camera else None,
+                "spotlight": self.spotlight,
+                "scene": self.scene_state,
+            },
+            "chat": [parse_json(frame) for frame in self.chat],
+            "polls": [p.public() for p in self.polls.values()],
+            "questions": [q.public() for q in self.questions.values() if not q.answered],
+            "muted": member.id in self.muted,
+        }
+        if hello.resume_epoch is not None:
+            welcome["recovered"] = replay is not None
+        outputs: list[Output] = [Send(member.conn, dumps(welcome))]
+        outputs += [Send(member.conn, frame) for frame in replay or ()]
+        return outputs
+
+    def _missed_since(self, epoch: str, seq: int) -> list[str] | None:
+        """Every visible frame after ``seq``, or None when that cannot be done exactly (another
+        epoch, a seq from the future, or frames already gone from the history)."""
+        if epoch != self.epoch or seq > self.seq:
+            return None
+        if seq == self.seq:
+            return []
+        oldest = self.history[0][0] if self.history else self.seq + 1
+        if seq + 1 < oldest:
+            return None
+        return [frame for s, frame in self.history if s > seq]
+
+    def _presence_snapshot(self) -> dict[str, Any]:
+        avatars = sum(1 for m in self.members.values() if m.tier is Tier.AVATAR)
+        snapshot: dict[str, Any] = {
+            "count": len(self.members),
+            "avatars": avatars,
+            "spectators": len(self.members) - avatars,
+        }
+        if len(self.members) <= self.config.large_room:
+            snapshot["members"] = [m.public() for m in self.members.values()]
+        return snapshot
+
+    # --- frames from clients ------------------------------------------------------------
+
+    def receive_text(self, conn: ConnId, text: str, now_s: float) -> list[Output]:
+        member = self.by_conn.get(conn)
+        if member is None:
+            return []
+        try:
+            message = parse_json(text)
+            kind = message["type"]
+            bucket = "chat" if kind == "chat" else "reaction" if kind == "react" else "control"
+            if not self._allowed(member, bucket, now_s):
+                return self._refuse(
+                    member, "rate_limited", f"too many {bucket} messages; slow down"
+                )
+            member.strikes = 0
+            if self.status != "live":
+                return self._error(member, "session_not_live", f"the session is {self.status}")
+            handler = self._COMMANDS.get(kind)
+            if handler is None:
+                return self._error(member, "unknown_type", f"unknown message type {kind!r}")
+            return handler(self, member, message, now_s)
+        except ProtocolError as error:
+            return self._error(member, error.code, error.message)
+
+    def receive_binary(self, conn: ConnId, data: bytes, now_s: float) -> list[Output]:
+        member = self.by_conn.get(conn)
+        if member is None:
+            return []
+        try:
+            kind, pose = decode_client_frame(data)
+        except ProtocolError as error:
+            return self._error(member, error.code, error.message)
+        if not self._allowed(member, "pose", now_s):
+            return self._refuse(member, "rate_limited", "too many pose frames; at most 20 Hz")
+        if kind == FRAME_CAMERA:
+            if member.role not in (Role.HOST, Role.GUIDE):
+                return self._error(member, "forbidden", "only the host or a guide leads the camera")
+            self.camera = pose  # latest wins; everyone gets it with the next tick
+            return []
+        if member.tier is not Tier.AVATAR:
+            return self._error(member, "no_avatar", "spectators have no avatar to move")
+        member.pose = pose
+        return []
+
+    def _allowed(self, member: Member, bucket: str, now_s: float) -> bool:
+        return member.buckets[bucket].take(now_s)
+
+    def _refuse(self, member: Member, code: str, message: str) -> list[Output]:
+        member.strikes += 1
+        if member.strikes >= ABUSE_STRIKES and member.conn is not None:
+            return [Close(member.conn, CLOSE_ABUSE, "flooding")]
+        # tell once per burst, not once per dropped frame
+        return self._error(member, code, message) if member.strikes == 1 else []
+
+    def _error(self, member: Member, code: str, message: str, ref: Any = None) -> list[Output]:
+        if member.conn is None:
+            return []
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        return [Send(member.conn, dumps(frame))]
+
+    def _require(self, member: Member, *roles: Role) -> None:
+        if member.role not in roles:
+            names = " or ".join(r.value for r in roles)
+            raise ProtocolError("forbidden", f"only a {names} may do that")
+
+    def _event(self, actor: Member, kind: str, now_s: float, **fields: Any) -> list[Output]:
+        return [Publish({"kind": kind, "by": actor.public(), "ts": round(now_s, 3), **fields})]
+
+    def _chat(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        text = text_field(message, "text", MAX_CHAT_CHARS)
+        if member.id in self.muted:
+            return self._error(member, "muted", "a moderator muted you")
+        return self._event(member, "chat", now_s, text=text)
+
+    def _react(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        emoji = message.get("emoji")
+        if emoji not in REACTIONS:
+            raise ProtocolError("bad_message", f"react.emoji must be one of {' '.join(REACTIONS)}")
+        self.reactions[emoji] += 1  # coalesced: sent as counts with the next tick
+        return []
+
+    def _ask(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        text = text_field(message, "text", MAX_QUESTION_CHARS)
+        if member.id in self.muted:
+            return self._error(member, "muted", "a moderator muted you")
+        return self._event(member, "question", now_s, text=text)
+
+    def _upvote(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        return self._event(member, "upvote", now_s, question=int_field(message, "question"))
+
+    def _answer(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST, Role.MODERATOR, Role.GUIDE)
+        return self._event(member, "answered", now_s, question=int_field(message, "question"))
+
+    def _poll_open(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST)
+        question = text_field(message, "question", MAX_POLL_TEXT_CHARS)
+        options = message.get("options")
+        if (
+            not isinstance(options, list)
+            or not 2 <= len(options) <= MAX_POLL_OPTIONS
+            or not all(isinstance(o, str) and o.strip() for o in options)
+        ):
+            raise ProtocolError(
+                "bad_message", f"poll.open.options must be 2..{MAX_POLL_OPTIONS} non-empty strings"
+            )
+        if any(len(o) > MAX_POLL_TEXT_CHARS for o in options):
+            raise ProtocolError(
+                "too_long", f"a poll option has more than {MAX_POLL_TEXT_CHARS} characters"
+            )
+        return self._event(
+            member, "poll", now_s, question=question, options=[o.strip() for o in options]
+        )
+
+    def _vote(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        return self._event(
+            member,
+            "vote",
+            now_s,
+            poll=int_field(message, "poll"),
+            option=int_field(message, "option"),
+        )
+
+    def _poll_close(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST)
+        return self._event(member, "poll_closed", now_s, poll=int_field(message, "poll"))
+
+    def _spotlight(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST, Role.GUIDE)
+        poi = message.get("poi")
+        if poi is not None and (not isinstance(poi, str) or not 0 < len(poi) <= 200):
+            raise ProtocolError("bad_message", "spotlight.poi must be a POI id or null")
+        return self._event(member, "spotlight", now_s, poi=poi)
+
+    def _switch(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST, Role.GUIDE)
+        changes = {k: message[k] for k in ("layer", "scenario", "time") if k in message}
+        if not changes or not all(
+            v is None or (isinstance(v, str) and len(v) <= 200) for v in changes.values()
+        ):
+            raise ProtocolError(
+                "bad_message", "scene.switch needs layer, scenario or time as strings"
+            )
+        return self._event(member, "scene", now_s, changes=changes)
+
+    def _announce(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST, Role.GUIDE)
+        return self._event(
+            member, "announcement", now_s, text=text_field(message, "text", MAX_CHAT_CHARS)
+        )
+
+    def _moderate(self, member: Member, message: dict[str, Any], now_s: float) -> list[Output]:
+        self._require(member, Role.HOST, Role.MODERATOR)
+        action = message.get("action")
+        if action not in ("mute", "unmute", "kick", "ban", "unban"):
+            raise ProtocolError(
+                "bad_message", "moderate.action must be mute, unmute, kick, ban or unban"
+            )
+        target_id = int_field(message, "member")
+        target = self.members.get(target_id)
+        if target is not None and target.role.is_staff:
+            raise ProtocolError("forbidden", "staff cannot be moderated from inside the session")
+        if target is None and action not in ("ban", "unban"):
+            return self._error(member, "not_found", f"member {target_id} is not here")
+        reason = message.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
+            raise ProtocolError(
+                "bad_message", "moderate.reason must be a string of at most 200 characters"
+            )
+        return self._event(
+            member, "moderation", now_s, action=action, member=target_id, reason=reason
+        )
+
+    _COMMANDS: ClassVar[dict[str, Callable[..., list[Output]]]] = {
+        "chat": _chat,
+        "react": _react,
+        "question.ask": _ask,
+        "question.upvote": _upvote,
+        "question.answer": _answer,
+        "poll.open": _poll_open,
+        "poll.vote": _vote,
+        "poll.close": _poll_close,
+        "spotlight": _spotlight,
+        "scene.switch": _switch,
+        "announce": _announce,
+        "moderate": _moderate,
+    }
+
+    # --- ordered events from the hub ----------------------------------------------------
+
+    def apply(self, event: dict[str, Any]) -> list[Output]:
+        """Apply one event in the hub's order; the same on every instance."""
+        kind = event["kind"]
+        if kind == "join":
+            return self._apply_join(event["member"])
+        if kind == "leave":
+            return self._apply_leave(int(event["member"]))
+        if kind == "status":
+            return self._apply_status(str(event["status"]))
+        if self.status != "live":
+            return []  # nothing is accepted after the end, even if it was in flight
+        applier = self._APPLIERS.get(kind)
+        return applier(self, event) if applier is not None else []
+
+    def _visible(self, frame: dict[str, Any]) -> list[Output]:
+        """Number a frame everyone sees, keep it for resumes, send it to local clients."""
+        self.seq += 1
+        text = dumps({**frame, "seq": self.seq})
+        self.history.append((self.seq, text))
+        if frame["type"] == "chat":
+            self.chat.append(text)
+        return [Broadcast(text)]
+
+    def _origin_error(self, event: dict[str, Any], code: str, message: str) -> list[Output]:
+        member = self.members.get(int(event["by"]["id"]))
+        return self._error(member, code, message) if member is not None else []
+
+    def _apply_join(self, public: dict[str, Any]) -> list[Output]:
+        if int(public["id"]) not in self.members:  # joined on another instance
+            member = Member(
+                int(public["id"]), public["name"], Role(public["role"]), Tier(public["tier"]), None
+            )
+            self.members[member.id] = member
+            self._joined.append(member)
+        return []
+
+    def _apply_leave(self, member_id: int) -> list[Output]:
+        member = self.members.get(member_id)
+        if member is not None and member.conn is None:  # left another instance
+            del self.members[member_id]
+            self._left.append(member)
+        return []
+
+    def _apply_status(self, status: str) -> list[Output]:
+        self.status = status
+        outputs = self._visible({"type": "status", "status": status})
+        if status != "live":
+            outputs += [
+                Close(c, CLOSE_NOT_LIVE, f"the session is {status}") for c in list(self.by_conn)
+            ]
+        return outputs
+
+    def _apply_chat(self, event: dict[str, Any]) -> list[Output]:
+        if int(event["by"]["id"]) in self.muted:
+            return self._origin_error(event, "muted", "a moderator muted you")
+        return self._visible(
+            {"type": "chat", "from": event["by"], "text": event["text"], "ts": event["ts"]}
+        )
+
+    def _apply_question(self, event: dict[str, Any]) -> list[Output]:
+        question = Question(len(self.questions) + 1, event["text"], event["by"])
+        self.questions[question.id] = question
+        return self._visible({"type": "question", "question": question.public(), "ts": event["ts"]})
+
+    def _apply_upvote(self, event: dict[str, Any]) -> list[Output]:
+        question = self.questions.get(int(event["question"]))
+        if question is None or question.answered:
+            return self._origin_error(event, "not_found", f"no open question {event['question']}")
+        voter = int(event["by"]["id"])
+        if voter in question.upvoters:
+            return self._origin_error(event, "already_upvoted", "you upvoted this question already")
+        question.upvoters.add(voter)
+        return self._visible(
+            {"type": "question.upvoted", "question": question.id, "upvotes": len(question.upvoters)}
+        )
+
+    def _apply_answered(self, event: dict[str, Any]) -> list[Output]:
+        question = self.questions.get(int(event["question"]))
+        if question is None or question.answered:
+            return self._origin_error(event, "not_found", f"no open question {event['question']}")
+        question.answered = True
+        return self._visible(
+            {"type": "question.answered", "question": question.id, "by": event["by"]}
+        )
+
+    def _apply_poll(self, event: dict[str, Any]) -> list[Output]:
+        poll = Poll(len(self.polls) + 1, event["question"], list(event["options"]))
+        self.polls[poll.id] = poll
+        return self._visible({"type": "poll", "poll": poll.public()})
+
+    def _apply_vote(self, event: dict[str, Any]) -> list[Output]:
+        poll = self.polls.get(int(event["poll"]))
+        voter = int(event["by"]["id"])
+        if poll is None:
+            return self._origin_error(event, "not_found", f"no poll {event['poll']}")
+        if not poll.open:
+            return self._origin_error(event, "poll_closed", f"poll {poll.id} is closed")
+        if not 0 <= int(event["option"]) < len(poll.options):
+            return self._origin_error(
+                event, "bad_option", f"poll {poll.id} has {len(poll.options)} options"
+            )
+        if voter in poll.votes:
+            return self._origin_error(
+                event, "already_voted", f"you voted in poll {poll.id} already"
+            )
+        poll.votes[voter] = int(event["option"])
+        # tallies travel with the ordered stream so every client sees the same numbers
+        return self._visible(
+            {"type": "poll.tally", "poll": poll.id, "tally": poll.public()["tally"]}
+        )
+
+    def _apply_poll_closed(self, event: dict[str, Any]) -> list[Output]:
+        poll = self.polls.get(int(event["poll"]))
+        if poll is None or not poll.open:
+            return self._origin_error(event, "not_found", f"no open poll {event['poll']}")
+        poll.open = False
+        return self._visible({"type": "poll.closed", "poll": poll.public()})
+
+    def _apply_spotlight(self, event: dict[str, Any]) -> list[Output]:
+        self.spotlight = event["poi"]
+        return self._visible({"type": "spotlight", "poi": event["poi"], "by": event["by"]})
+
+    def _apply_scene(self, event: dict[str, Any]) -> list[Output]:
+        self.scene_state = {**self.scene_state, **event["changes"]}
+        return self._visible({"type": "scene", "scene": self.scene_state, "by": event["by"]})
+
+    def _apply_announcement(self, event: dict[str, Any]) -> list[Output]:
+        return self._visible(
+            {"type": "announcement", "text": event["text"], "from": event["by"], "ts": event["ts"]}
+        )
+
+    def _apply_moderation(self, event: dict[str, Any]) -> list[Output]:
+        action, target_id = event["action"], int(event["member"])
+        if action == "mute":
+            self.muted.add(target_id)
+        elif action == "unmute":
+            self.muted.discard(target_id)
+        elif action == "ban":
+            self.banned.add(target_id)
+        elif action == "unban":
+            self.banned.discard(target_id)
+        outputs: list[Output] = [
+            Record(
+                {
+                    "session": self.session_id,
+                    "action": action,
+                    "member": target_id,
+                    "by": event["by"],
+                    "reason": event.get("reason"),
+                    "ts": event["ts"],
+                }
+            )
+        ]
+        outputs += self._visible({"type": "moderation", "action": action, "member": target_id})
+        target = self.members.get(target_id)
+        if target is not None and target.conn is not None and action in ("kick", "ban"):
+            code = CLOSE_BANNED if action == "ban" else CLOSE_KICKED
+            outputs.append(
+                Close(
+                    target.conn,
+                    code,
+                    f"a moderator {'banned' if action == 'ban' else 'removed'} you",
+                )
+            )
+        return outputs
+
+    _APPLIERS: ClassVar[dict[str, Callable[..., list[Output]]]] = {
+        "chat": _apply_chat,
+        "question": _apply_question,
+        "upvote": _apply_upvote,
+        "answered": _apply_answered,
+        "poll": _apply_poll,
+        "vote": _apply_vote,
+        "poll_closed": _apply_poll_closed,
+        "spotlight": _apply_spotlight,
+        "scene": _apply_scene,
+        "announcement": _apply_announcement,
+        "moderation": _apply_moderation,
+    }
+
+    # --- the clock ----------------------------------------------------------------------
+
+    def tick(self) -> list[Output]:
+        """Once per 1/tick_hz: poses and camera, presence changes, reaction counts."""
+        self.tick_count += 1
+        outputs: list[Output] = []
+        if self._joined or self._left:
+            outputs.append(Broadcast(dumps(self._presence_delta())))
+        if self.reactions:
+            outputs.append(Broadcast(dumps({"type": "reactions", "counts": dict(self.reactions)})))
+            self.reactions.clear()
+        outputs += self._pose_frames()
+        return outputs
+
+    def _presence_delta(self) -> dict[str, Any]:
+        frame = {"type": "presence", **self._presence_snapshot()}
+        frame.pop("members", None)
+        if len(self.members) <= self.config.large_room:
+            frame["joined"] = [m.public() for m in self._joined]
+            frame["left"] = [m.id for m in self._left]
+        self._joined.clear()
+        self._left.clear()
+        return frame
+
+    def _pose_frames(self) -> list[Output]:
+        """Area of interest: each avatar gets its nearest ``near_avatars`` every tick and the
+        rest every ``far_every_ticks`` ticks (staggered); everyone else gets the crowd around
+        the guide's camera. Cost is O(avatars²) distances, not O(avatars²) messages."""
+        posed = [m for m in self.members.values() if m.pose is not None and m.tier is Tier.AVATAR]
+        if not posed and self.camera is None:
+            return []
+        rows = np.zeros(len(posed), dtype=AVATAR_DTYPE)
+        for i, m in enumerate(posed):
+            assert m.pose is not None
+            rows[i] = (m.id, m.pose.pos_cm, m.pose.rot)
+        positions = rows["pos_cm"].astype(np.float64)
+        config = self.config
+        far_phase = (
+            rows["member"] % config.far_every_ticks == self.tick_count % config.far_every_ticks
+        )
+        outputs: list[Output] = []
+        local_posed = {m.conn: i for i, m in enumerate(posed) if m.conn is not None}
+        for conn, i in local_posed.items():
+            d = np.linalg.norm(positions - positions[i], axis=1)
+            d[i] = np.inf  # not yourself
+            keep = far_phase.copy()
+            if len(posed) > 1:
+                nearest = np.argsort(d)[: config.near_avatars]
+                keep[nearest] = True
+            keep[i] = False
+            outputs.append(Send(conn, encode_tick(self.tick_count, self.camera, rows[keep])))
+        others = frozenset(c for c in self.by_conn if c not in local_posed)
+        if others:
+            if len(posed) and self.camera is not None:
+                d = np.linalg.norm(positions - np.array(self.camera.pos_cm, np.float64), axis=1)
+                keep = far_phase.copy()
+                keep[np.argsort(d)[: config.near_avatars]] = True
+            else:
+                keep = (
+                    np.ones(len(posed), dtype=bool)
+                    if len(posed) <= config.near_avatars
+                    else far_phase
+                )
+            outputs.append(Broadcast(encode_tick(self.tick_count, self.camera, rows[keep]), others))
+        return outputs

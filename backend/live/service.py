@@ -1,0 +1,236 @@
+"""Runs live rooms on this instance: connections, outbound queues, the tick, the hub.
+
+This is the I/O half around ``LiveRoom``: it owns sockets' outbound queues and tasks and
+carries out the room's outputs. Nothing here decides a rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.domain.live_session import LiveSession, ModerationRecord
+from backend.live.hub import Hub, Unsubscribe
+from backend.live.protocol import CLOSE_SLOW_CONSUMER, dumps
+from backend.live.room import (
+    Broadcast,
+    Close,
+    ConnId,
+    LiveRoom,
+    Output,
+    Publish,
+    Record,
+    RoomConfig,
+    Send,
+)
+from backend.observability import log
+
+OUTBOUND_QUEUE_FRAMES = 256  # ~25 s of ticks: a client this far behind has stopped reading
+
+SendFrame = Callable[[str | bytes], Awaitable[None]]
+CloseSocket = Callable[[int, str], Awaitable[None]]
+LoadSession = Callable[[str], Awaitable[LiveSession | None]]
+LoadBans = Callable[[str], Awaitable[set[int]]]
+SaveModeration = Callable[[ModerationRecord], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Connection:
+    id: ConnId
+    send_frame: SendFrame
+    close_socket: CloseSocket
+    queue: asyncio.Queue[str | bytes | None] = field(
+        default_factory=lambda: asyncio.Queue(OUTBOUND_QUEUE_FRAMES)
+    )
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+    writer: asyncio.Task[None] | None = None
+
+    def push(self, data: str | bytes) -> bool:
+        """Queue a frame; False when the queue is full (the client stopped reading)."""
+        if self.closed.is_set():
+            return True
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def write_loop(self) -> None:
+        while True:
+            data = await self.queue.get()
+            if data is None:
+                return
+            await self.send_frame(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self.close_code = code
+        if self.writer is not None:
+            self.writer.cancel()
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self.close_socket(code, reason)
+
+
+class RoomRuntime:
+    """One room on this instance, with its local connections and tick task."""
+
+    def __init__(self, room: LiveRoom, hub: Hub, save: SaveModeration) -> None:
+        self.room = room
+        self.hub = hub
+        self.save = save
+        self.connections: dict[ConnId, Connection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: Unsubscribe = hub.subscribe(room.session_id, self._deliver)
+        self._ticker = asyncio.create_task(self._tick_loop())
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        self.run(self.room.apply(event))
+
+    def run(self, outputs: list[Output]) -> None:
+        """Carry out the room's outputs, in order."""
+        for output in outputs:
+            if isinstance(output, Send):
+                connection = self.connections.get(output.conn)
+                if connection is not None and not connection.push(output.data):
+                    self._drop_slow(connection)
+            elif isinstance(output, Broadcast):
+                targets = (
+                    self.connections.values()
+                    if output.only is None
+                    else [self.connections[c] for c in output.only if c in self.connections]
+                )
+                for connection in list(targets):
+                    if not connection.push(output.data):
+                        self._drop_slow(connection)
+            elif isinstance(output, Close):
+                connection = self.connections.get(output.conn)
+                if connection is not None:
+                    self._spawn(connection.close(output.code, output.reason))
+            elif isinstance(output, Publish):
+                self._spawn(self.hub.publish(self.room.session_id, output.event))
+            elif isinstance(output, Record):
+                self._spawn(self._record(output.entry))
+
+    def _drop_slow(self, connection: Connection) -> None:
+        # one slow client is dropped instead of slowing everyone (it may resume)
+        self._spawn(connection.close(CLOSE_SLOW_CONSUMER, "not reading: outbound queue full"))
+
+    async def _record(self, entry: dict[str, Any]) -> None:
+        by = entry["by"]
+        record = ModerationRecord(
+            session_id=entry["session"],
+            member_id=int(entry["member"]),
+            action=entry["action"],
+            actor_id=int(by["id"]),
+            actor_name=str(by["name"]),
+            actor_role=str(by["role"]),
+            reason=entry.get("reason"),
+            at=datetime.fromtimestamp(float(entry["ts"]), UTC),
+        )
+        try:
+            await self.save(record)
+        except Exception:  # the ban holds in memory; the log must say what failed
+            log.exception("could not persist a moderation action", **entry)
+        else:
+            log.info(
+                "live moderation", **{k: v for k, v in entry.items() if k != "by"}, by=by["id"]
+            )
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tick_loop(self) -> None:
+        period_s = 1.0 / self.room.config.tick_hz
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + period_s
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += period_s
+            if loop.time() - next_at > period_s:  # fell behind: skip, never burst
+                next_at = loop.time() + period_s
+            try:
+                self.run(self.room.tick())
+            except Exception:
+                log.exception("live tick failed", session=self.room.session_id)
+
+    async def stop(self, code: int, reason: str) -> None:
+        self._ticker.cancel()
+        self._unsubscribe()
+        await asyncio.gather(
+            *(c.close(code, reason) for c in list(self.connections.values())),
+            return_exceptions=True,
+        )
+
+
+class LiveService:
+    """Every room this instance serves, created on first connect."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        load_session: LoadSession,
+        load_bans: LoadBans,
+        save_moderation: SaveModeration,
+        config: RoomConfig,
+    ) -> None:
+        self.hub = hub
+        self.load_session = load_session
+        self.load_bans = load_bans
+        self.save_moderation = save_moderation
+        self.config = config
+        self.rooms: dict[str, RoomRuntime] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    def next_connection_id(self) -> ConnId:
+        return next(self._ids)
+
+    async def room(self, session_id: str) -> RoomRuntime | None:
+        runtime = self.rooms.get(session_id)
+        if runtime is not None:
+            return runtime
+        async with self._lock:  # one room per session, however many connect at once
+            runtime = self.rooms.get(session_id)
+            if runtime is None:
+                session = await self.load_session(session_id)
+                if session is None:
+                    return None
+                room = LiveRoom(
+                    session_id,
+                    status=session.status.value,
+                    capacity=session.capacity,
+                    epoch=await self.hub.epoch(session_id),
+                    banned=await self.load_bans(session_id),
+                    config=self.config,
+                )
+                runtime = RoomRuntime(room, self.hub, self.save_moderation)
+                self.rooms[session_id] = runtime
+        return runtime
+
+    async def status_changed(self, session_id: str, status: str) -> None:
+        """The session's lifecycle moved (GraphQL): tell every instance's room."""
+        await self.hub.publish(session_id, {"kind": "status", "status": status})
+
+    async def close(self, code: int, reason: str) -> None:
+        await asyncio.gather(*(r.stop(code, reason) for r in self.rooms.values()))
+        self.rooms.clear()
+
+
+def now_s() -> float:
+    return time.time()
+
+
+def error_frame(code: str, message: str) -> str:
+    return dumps({"type": "error", "code": code, "message": message})
