@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from backend.domain.errors import Conflict
 from backend.domain.geo import BoundingBox, NearCircle, haversine_m
 from backend.domain.i18n import LocalizedText
-from backend.domain.live_session import LiveSessionStatus
+from backend.domain.live_session import LiveSessionStatus, ModerationRecord
 from backend.domain.poi import PoiCategory
 from backend.domain.poi_query import PageRequest, PoiFilter
 from backend.domain.text_search import TextQuery
@@ -321,3 +322,42 @@ async def test_text_results_put_name_matches_first_across_pages(store: SqlStore)
     paged = await all_pages(store, where, first=2)
 
     assert paged == [f"osiria:p{i}" for i in (0, 3, 6, 1, 2, 4, 5, 7, 8)]
+
+
+async def test_moderation_is_logged_in_order_and_the_latest_ban_or_unban_wins(store: SqlStore):
+    at = datetime(2027, 5, 1, 10, 0, tzinfo=UTC)
+
+    def record(member: int, action: str, minutes: int) -> ModerationRecord:
+        return ModerationRecord(
+            "gijang:tour",
+            member,
+            action,
+            1,
+            "Mod",
+            "moderator",
+            "spam",
+            at + timedelta(minutes=minutes),
+        )
+
+    async with store.transaction() as tx:
+        for entry in (
+            record(5, "ban", 0),
+            record(6, "ban", 1),
+            record(6, "unban", 2),
+            record(7, "mute", 3),
+        ):
+            await tx.record_live_moderation(entry)
+        await tx.record_live_moderation(
+            ModerationRecord("other:session", 8, "ban", 1, "Mod", "moderator", None, at)
+        )
+
+    assert await store.reads.live_bans("gijang:tour") == {5}
+    log = await store.reads.live_moderation_log("gijang:tour")
+    assert [(r.member_id, r.action) for r in log] == [
+        (5, "ban"),
+        (6, "ban"),
+        (6, "unban"),
+        (7, "mute"),
+    ]
+    assert log[0].at == at
+    assert log[0].reason == "spam"
