@@ -33,6 +33,7 @@ CLOSE_SLOW_CONSUMER = 4431  # did not read: its outbound queue overflowed
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CHAT_CHARS = 500
+MAX_NAME_CHARS = 40
 MAX_QUESTION_CHARS = 300
 MAX_POLL_OPTIONS = 8
 MAX_POLL_TEXT_CHARS = 200
@@ -83,9 +84,10 @@ class Pose:
         rotation_xyzw: tuple[float, float, float, float],
     ) -> Pose:
         norm = math.sqrt(sum(c * c for c in rotation_xyzw)) or 1.0
+        x, y, z, w = (round(c / norm * 32767) for c in rotation_xyzw)
         return cls(
             (round(position_m[0] * 100), round(position_m[1] * 100), round(position_m[2] * 100)),
-            tuple(round(c / norm * 32767) for c in rotation_xyzw),  # type: ignore[arg-type]
+            (x, y, z, w),
         )
 
     def as_json(self) -> dict[str, list[float]]:
@@ -162,8 +164,8 @@ def parse_hello(text: str) -> Hello:
     if not isinstance(token, str) or not token:
         raise ProtocolError("bad_message", "hello.token must be a non-empty string")
     name = message.get("name")
-    if name is not None and not isinstance(name, str):
-        raise ProtocolError("bad_message", "hello.name must be a string")
+    if name is not None:
+        name = text_field(message, "name", MAX_NAME_CHARS)  # others will see it
     resume = message.get("resume")
     epoch = seq = None
     if resume is not None:
