@@ -94,7 +94,12 @@ async def test_bad_tokens_are_closed_with_4401(server: LiveServer, problem: str)
     token = {
         "garbage": "not-a-token",
         "forged": issue_join_token(
-            "wrong-secret", session, "x", Role.HOST, now=now, ttl=timedelta(hours=1)
+            "a-forged-secret-of-thirty-two-characters",
+            session,
+            "x",
+            Role.HOST,
+            now=now,
+            ttl=timedelta(hours=1),
         )[0],
         "other-session": server.ticket(other, "x")["token"],
         "expired": issue_join_token(
