@@ -95,6 +95,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         redoc_url=None,
     )
     app.state.settings = settings
+    # The router needs the service now; the store it reads opens in lifespan, which
+    # attaches the real loaders (until then they refuse, rather than answer wrongly).
     live = LiveService(
         InProcessHub(),
         load_session=_not_started,
