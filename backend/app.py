@@ -18,8 +18,9 @@ from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
 from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.http import assets, health
-from backend.live.hub import InProcessHub
+from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
+from backend.live.redis_hub import RedisHub
 from backend.live.room import RoomConfig
 from backend.live.service import LiveService
 from backend.live.transport import live_router
@@ -97,8 +98,9 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     app.state.settings = settings
     # The router needs the service now; the store it reads opens in lifespan, which
     # attaches the real loaders (until then they refuse, rather than answer wrongly).
+    hub: Hub = RedisHub(settings.redis_url) if settings.redis_url else InProcessHub()
     live = LiveService(
-        InProcessHub(),
+        hub,
         load_session=_not_started,
         load_bans=_no_bans,
         save_moderation=_not_saved,

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default=None, description="Absolute base for asset URLs; relative URLs when unset"
     )
     graphiql: bool | None = Field(default=None, description="Defaults to on in dev mode only")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for live sessions across instances; in-process hub when unset",
+    )
     live_secret: str = Field(
         default=DEV_LIVE_SECRET, description="Signs live-session join tokens (HS256)"
     )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from backend.live.redis_hub import RedisHub
 from backend.observability import log
 from backend.store.engine import schema_is_current
 
@@ -20,7 +21,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
-    """Ready for traffic: the database answers and its schema is at the newest migration."""
+    """Ready for traffic: the database answers and its schema is at the newest migration.
+    "degraded" (still 200): the live hub (Redis) is down, everything else works."""
     checks: dict[str, str] = {}
     try:
         async with request.app.state.store.engine.connect() as connection:
@@ -28,11 +30,24 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as error:  # any failure means "not ready", reported, never raised
         log.warning("readiness check failed", error=str(error))
         checks["database"] = f"unavailable: {type(error).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
+    hub = request.app.state.live.hub
+    if isinstance(hub, RedisHub):
+        # reported, but not a reason to take reads out of service: live sessions degrade
+        # (they say so to their clients) while every other request still works
+        try:
+            await hub.ping()
+            checks["live_hub"] = "ok"
+        except Exception as error:
+            checks["live_hub"] = f"unavailable: {type(error).__name__}"
+    ready = checks["database"] == "ok"
+    status = (
+        "not ready"
+        if not ready
+        else "ready"
+        if all(v == "ok" for v in checks.values())
+        else "degraded"
     )
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

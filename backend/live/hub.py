@@ -1,8 +1,16 @@
 """Hubs put every instance's live events into one order and deliver them to all.
 
-``InProcessHub`` is the embedded default: one process, events delivered in the order they
-were published, epoch fixed for the life of the process. A Redis hub (Streams for reliable
-events, pub/sub for lossy state) implements the same port for several instances.
+Two channels per session:
+  * reliable events (``publish``/``subscribe``): one total order shared by every
+    instance; a new subscriber first receives the whole current history, so a room that
+    starts late rebuilds the same state and the same ``seq`` as the others. An
+    ``{"kind": "epoch"}`` event tells subscribers that the history was lost (a Redis
+    restart) and numbering starts again.
+  * lossy state (``publish_state``/``subscribe_state``): each instance's latest avatar
+    poses, guide camera and reaction counts, a few times a second; losing one is harmless.
+
+``InProcessHub`` is the embedded default (one process). ``backend.live.redis_hub`` is the
+distributed one.
 """
 
 from __future__ import annotations
@@ -12,23 +20,44 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 Deliver = Callable[[dict[str, Any]], None]
+DeliverState = Callable[[str, bytes], None]  # (instance id, state)
 Unsubscribe = Callable[[], None]
 
 
+class HubUnavailable(Exception):
+    """The hub cannot take events right now (e.g. Redis is down); nothing was published."""
+
+
 class Hub(Protocol):
+    instance_id: str
+
     async def epoch(self, session_id: str) -> str:
         """The session's current epoch: it changes when the event history is lost."""
         ...
 
     async def publish(self, session_id: str, event: dict[str, Any]) -> None:
-        """Order ``event`` among all instances' events and deliver it to every subscriber."""
+        """Order ``event`` among all instances' events; HubUnavailable if it cannot."""
         ...
 
-    def subscribe(self, session_id: str, deliver: Deliver) -> Unsubscribe: ...
+    async def subscribe(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+        """Deliver the session's history, then every new event, in order. Returns once
+        the history has been delivered."""
+        ...
+
+    async def publish_state(self, session_id: str, state: bytes) -> None: ...
+
+    async def subscribe_state(self, session_id: str, deliver: DeliverState) -> Unsubscribe:
+        """Other instances' state messages (never this instance's own)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class InProcessHub:
+    """One process: events are delivered in the order they are published."""
+
     def __init__(self) -> None:
+        self.instance_id = secrets.token_hex(4)
         self._subscribers: dict[str, list[Deliver]] = {}
         self._epochs: dict[str, str] = {}
 
@@ -39,7 +68,8 @@ class InProcessHub:
         for deliver in list(self._subscribers.get(session_id, ())):
             deliver(event)
 
-    def subscribe(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+    async def subscribe(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+        # one room per session per process: it has seen every event, no history to replay
         self._subscribers.setdefault(session_id, []).append(deliver)
 
         def unsubscribe() -> None:
@@ -48,3 +78,12 @@ class InProcessHub:
                 subscribers.remove(deliver)
 
         return unsubscribe
+
+    async def publish_state(self, session_id: str, state: bytes) -> None:
+        return None  # no other instance to tell
+
+    async def subscribe_state(self, session_id: str, deliver: DeliverState) -> Unsubscribe:
+        return lambda: None
+
+    async def close(self) -> None:
+        self._subscribers.clear()

@@ -26,17 +26,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
-import numpy as np
-
+from backend.live.crowd import Crowd
 from backend.live.limits import ABUSE_STRIKES, DEFAULT_RATES, Rate, TokenBucket
 from backend.live.protocol import (
-    AVATAR_DTYPE,
     CLOSE_ABUSE,
     CLOSE_BANNED,
     CLOSE_FULL,
     CLOSE_KICKED,
     CLOSE_NOT_LIVE,
     CLOSE_REPLACED,
+    CLOSE_TRY_AGAIN,
     FRAME_CAMERA,
     MAX_CHAT_CHARS,
     MAX_POLL_OPTIONS,
@@ -44,11 +43,9 @@ from backend.live.protocol import (
     MAX_QUESTION_CHARS,
     REACTIONS,
     Hello,
-    Pose,
     ProtocolError,
     decode_client_frame,
     dumps,
-    encode_tick,
     int_field,
     parse_json,
     text_field,
@@ -93,7 +90,14 @@ class Record:
     entry: dict[str, Any]
 
 
-Output = Send | Broadcast | Close | Publish | Record
+@dataclass(frozen=True, slots=True)
+class ShareState:
+    """This instance's lossy state (poses, camera, reactions) for the other instances."""
+
+    state: bytes
+
+
+Output = Send | Broadcast | Close | Publish | Record | ShareState
 
 
 class Tier(str, Enum):
@@ -109,6 +113,7 @@ class RoomConfig:
     far_every_ticks: int = 5
     large_room: int = 100  # above this, presence frames carry counts, not names
     history: int = 1_000  # visible events kept for resuming clients
+    instance_timeout_s: float = 10.0  # another instance silent this long is gone
     chat_on_join: int = 50
     rates: dict[str, Rate] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
@@ -120,9 +125,9 @@ class Member:
     role: Role
     tier: Tier
     conn: ConnId | None  # None: connected to another instance
+    instance: str = ""
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     strikes: int = 0
-    pose: Pose | None = None
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role.value, "tier": self.tier.value}
@@ -177,8 +182,10 @@ class LiveRoom:
         epoch: str,
         banned: set[int] | None = None,
         config: RoomConfig | None = None,
+        instance: str = "local",
     ) -> None:
         self.session_id = session_id
+        self.instance = instance
         self.status = status
         self.capacity = capacity
         self.epoch = epoch
@@ -192,10 +199,15 @@ class LiveRoom:
         self.chat: deque[str] = deque(maxlen=self.config.chat_on_join)
         self.polls: dict[int, Poll] = {}
         self.questions: dict[int, Question] = {}
-        self.camera: Pose | None = None
+        self.crowd = Crowd(
+            near=self.config.near_avatars,
+            far_every=self.config.far_every_ticks,
+            instance_timeout_ticks=round(self.config.instance_timeout_s * self.config.tick_hz),
+        )
         self.spotlight: str | None = None
         self.scene_state: dict[str, Any] = {}
-        self.reactions: Counter[str] = Counter()
+        self.reactions: Counter[str] = Counter()  # this instance's, since the last tick
+        self.remote_reactions: Counter[str] = Counter()
         self.tick_count = 0
         self._joined: list[Member] = []
         self._left: list[Member] = []
@@ -223,13 +235,15 @@ class LiveRoom:
                 return [Close(conn, CLOSE_FULL, "the session is full")]
             tier = admitted
         name = (hello.name or claims.name or f"guest-{claims.member_id % 10000}").strip()[:40]
-        member = Member(claims.member_id, name, claims.role, tier, conn)
+        member = Member(claims.member_id, name, claims.role, tier, conn, self.instance)
         member.buckets = {k: TokenBucket.full(r, now_s) for k, r in self.config.rates.items()}
         self.members[member.id] = member
         self.by_conn[conn] = member
         if previous is None:
             self._joined.append(member)
-            outputs.append(Publish({"kind": "join", "member": member.public()}))
+            outputs.append(
+                Publish({"kind": "join", "member": member.public(), "instance": self.instance})
+            )
         outputs.extend(self._welcome(member, hello))
         return outputs
 
@@ -238,6 +252,7 @@ class LiveRoom:
         if member is None or member.conn != conn:
             return []
         del self.members[member.id]
+        self.crowd.poses.pop(member.id, None)
         self._left.append(member)
         return [Publish({"kind": "leave", "member": member.id})]
 
@@ -266,7 +281,7 @@ class LiveRoom:
             },
             "presence": self._presence_snapshot(),
             "guide": {
-                "camera": self.camera.as_json() if self.camera else None,
+                "camera": self.crowd.camera.as_json() if self.crowd.camera else None,
                 "spotlight": self.spotlight,
                 "scene": self.scene_state,
             },
@@ -341,11 +356,11 @@ class LiveRoom:
         if kind == FRAME_CAMERA:
             if member.role not in (Role.HOST, Role.GUIDE):
                 return self._error(member, "forbidden", "only the host or a guide leads the camera")
-            self.camera = pose  # latest wins; everyone gets it with the next tick
+            self.crowd.set_camera(pose, self.tick_count)  # latest wins; sent with the next tick
             return []
         if member.tier is not Tier.AVATAR:
             return self._error(member, "no_avatar", "spectators have no avatar to move")
-        member.pose = pose
+        self.crowd.poses[member.id] = pose
         return []
 
     def _allowed(self, member: Member, bucket: str, now_s: float) -> bool:
@@ -499,8 +514,10 @@ class LiveRoom:
     def apply(self, event: dict[str, Any]) -> list[Output]:
         """Apply one event in the hub's order; the same on every instance."""
         kind = event["kind"]
+        if kind == "epoch":
+            return self._apply_epoch(str(event["epoch"]))
         if kind == "join":
-            return self._apply_join(event["member"])
+            return self._apply_join(event["member"], str(event.get("instance", "")))
         if kind == "leave":
             return self._apply_leave(int(event["member"]))
         if kind == "status":
@@ -523,10 +540,29 @@ class LiveRoom:
         member = self.members.get(int(event["by"]["id"]))
         return self._error(member, code, message) if member is not None else []
 
-    def _apply_join(self, public: dict[str, Any]) -> list[Output]:
+    def _apply_epoch(self, epoch: str) -> list[Output]:
+        """The hub lost its history (a Redis restart): numbering starts again. Clients
+        reconnect and, resuming from the old epoch, are told ``recovered: false`` and get
+        the snapshot, which this instance still holds: no acknowledged message is lost."""
+        if epoch == self.epoch:
+            return []
+        self.epoch = epoch
+        self.seq = 0
+        self.history.clear()
+        return [
+            Close(conn, CLOSE_TRY_AGAIN, "live history reset: reconnect and resume")
+            for conn in list(self.by_conn)
+        ]
+
+    def _apply_join(self, public: dict[str, Any], instance: str) -> list[Output]:
         if int(public["id"]) not in self.members:  # joined on another instance
             member = Member(
-                int(public["id"]), public["name"], Role(public["role"]), Tier(public["tier"]), None
+                int(public["id"]),
+                public["name"],
+                Role(public["role"]),
+                Tier(public["tier"]),
+                None,
+                instance,
             )
             self.members[member.id] = member
             self._joined.append(member)
@@ -679,16 +715,45 @@ class LiveRoom:
     # --- the clock ----------------------------------------------------------------------
 
     def tick(self) -> list[Output]:
-        """Once per 1/tick_hz: poses and camera, presence changes, reaction counts."""
+        """Once per 1/tick_hz: poses and camera, presence changes, reaction counts, and
+        this instance's state for the others (also its heartbeat)."""
         self.tick_count += 1
-        outputs: list[Output] = []
+        outputs: list[Output] = [ShareState(self.crowd.share(self.tick_count, self.reactions))]
+        for instance in self.crowd.expired(self.tick_count):
+            self._forget_instance(instance)
         if self._joined or self._left:
             outputs.append(Broadcast(dumps(self._presence_delta())))
-        if self.reactions:
-            outputs.append(Broadcast(dumps({"type": "reactions", "counts": dict(self.reactions)})))
-            self.reactions.clear()
-        outputs += self._pose_frames()
+        reactions = self.reactions + self.remote_reactions
+        if reactions:
+            outputs.append(Broadcast(dumps({"type": "reactions", "counts": dict(reactions)})))
+        self.reactions.clear()
+        self.remote_reactions.clear()
+        posed = {
+            conn: m.id
+            for conn, m in self.by_conn.items()
+            if m.tier is Tier.AVATAR and m.id in self.crowd.poses
+        }
+        others = [conn for conn in self.by_conn if conn not in posed]
+        personal, shared = self.crowd.frames(self.tick_count, posed, others)
+        outputs += [Send(conn, frame) for conn, frame in personal]
+        if shared is not None:
+            outputs.append(Broadcast(shared, frozenset(others)))
         return outputs
+
+    def receive_state(self, instance: str, state: bytes) -> list[Output]:
+        """Another instance's lossy state (see ``ShareState``)."""
+        if instance != self.instance:
+            self.remote_reactions += self.crowd.receive(instance, state, self.tick_count)
+        return []
+
+    def _forget_instance(self, instance: str) -> None:
+        """Members of an instance that went silent have left, as far as we can tell; every
+        instance concludes the same from the same silence."""
+        for member in [
+            m for m in self.members.values() if m.conn is None and m.instance == instance
+        ]:
+            del self.members[member.id]
+            self._left.append(member)
 
     def _presence_delta(self) -> dict[str, Any]:
         frame = {"type": "presence", **self._presence_snapshot()}
@@ -699,45 +764,3 @@ class LiveRoom:
         self._joined.clear()
         self._left.clear()
         return frame
-
-    def _pose_frames(self) -> list[Output]:
-        """Area of interest: each avatar gets its nearest ``near_avatars`` every tick and the
-        rest every ``far_every_ticks`` ticks (staggered); everyone else gets the crowd around
-        the guide's camera. Cost is O(avatars²) distances, not O(avatars²) messages."""
-        posed = [m for m in self.members.values() if m.pose is not None and m.tier is Tier.AVATAR]
-        if not posed and self.camera is None:
-            return []
-        rows = np.zeros(len(posed), dtype=AVATAR_DTYPE)
-        for i, m in enumerate(posed):
-            assert m.pose is not None
-            rows[i] = (m.id, m.pose.pos_cm, m.pose.rot)
-        positions = rows["pos_cm"].astype(np.float64)
-        config = self.config
-        far_phase = (
-            rows["member"] % config.far_every_ticks == self.tick_count % config.far_every_ticks
-        )
-        outputs: list[Output] = []
-        local_posed = {m.conn: i for i, m in enumerate(posed) if m.conn is not None}
-        for conn, i in local_posed.items():
-            d = np.linalg.norm(positions - positions[i], axis=1)
-            d[i] = np.inf  # not yourself
-            keep = far_phase.copy()
-            if len(posed) > 1:
-                nearest = np.argsort(d)[: config.near_avatars]
-                keep[nearest] = True
-            keep[i] = False
-            outputs.append(Send(conn, encode_tick(self.tick_count, self.camera, rows[keep])))
-        others = frozenset(c for c in self.by_conn if c not in local_posed)
-        if others:
-            if len(posed) and self.camera is not None:
-                d = np.linalg.norm(positions - np.array(self.camera.pos_cm, np.float64), axis=1)
-                keep = far_phase.copy()
-                keep[np.argsort(d)[: config.near_avatars]] = True
-            else:
-                keep = (
-                    np.ones(len(posed), dtype=bool)
-                    if len(posed) <= config.near_avatars
-                    else far_phase
-                )
-            outputs.append(Broadcast(encode_tick(self.tick_count, self.camera, rows[keep]), others))
-        return outputs

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.domain.live_session import LiveSession, ModerationRecord
-from backend.live.hub import Hub, Unsubscribe
+from backend.live.hub import Hub, HubUnavailable, Unsubscribe
 from backend.live.protocol import CLOSE_SLOW_CONSUMER, dumps
 from backend.live.room import (
     Broadcast,
@@ -28,6 +28,7 @@ from backend.live.room import (
     Record,
     RoomConfig,
     Send,
+    ShareState,
 )
 from backend.observability import log
 
@@ -89,11 +90,30 @@ class RoomRuntime:
         self.save = save
         self.connections: dict[ConnId, Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._unsubscribe: Unsubscribe = hub.subscribe(room.session_id, self._deliver)
-        self._ticker = asyncio.create_task(self._tick_loop())
+        self._unsubscribe: list[Unsubscribe] = []
+        self._ticker: asyncio.Task[None] | None = None
+        # one publisher, first in first out: a client's events reach the hub in the order
+        # it sent them (concurrent publishes could overtake each other)
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, room: LiveRoom, hub: Hub, save: SaveModeration) -> RoomRuntime:
+        """Subscribe (replaying the session's history into the room), then start ticking."""
+        runtime = cls(room, hub, save)
+        runtime._unsubscribe.append(await hub.subscribe(room.session_id, runtime._deliver))
+        runtime._unsubscribe.append(
+            await hub.subscribe_state(room.session_id, runtime._deliver_state)
+        )
+        runtime._ticker = asyncio.create_task(runtime._tick_loop())
+        runtime._publisher = asyncio.create_task(runtime._publish_loop())
+        return runtime
 
     def _deliver(self, event: dict[str, Any]) -> None:
         self.run(self.room.apply(event))
+
+    def _deliver_state(self, instance: str, state: bytes) -> None:
+        self.run(self.room.receive_state(instance, state))
 
     def run(self, outputs: list[Output]) -> None:
         """Carry out the room's outputs, in order."""
@@ -116,13 +136,44 @@ class RoomRuntime:
                 if connection is not None:
                     self._spawn(connection.close(output.code, output.reason))
             elif isinstance(output, Publish):
-                self._spawn(self.hub.publish(self.room.session_id, output.event))
+                self._outbox.put_nowait(output.event)
+            elif isinstance(output, ShareState):
+                self._spawn(self._share(output.state))
             elif isinstance(output, Record):
                 self._spawn(self._record(output.entry))
 
     def _drop_slow(self, connection: Connection) -> None:
         # one slow client is dropped instead of slowing everyone (it may resume)
         self._spawn(connection.close(CLOSE_SLOW_CONSUMER, "not reading: outbound queue full"))
+
+    async def _publish_loop(self) -> None:
+        while True:
+            event = await self._outbox.get()
+            await self._publish(event)
+
+    async def _publish(self, event: dict[str, Any]) -> None:
+        try:
+            await self.hub.publish(self.room.session_id, event)
+        except HubUnavailable as error:
+            # not published, so not acknowledged: the sender learns it and may retry
+            log.warning("live event not published", session=self.room.session_id, error=str(error))
+            author = event.get("by", {}).get("id")
+            member = self.room.members.get(int(author)) if author is not None else None
+            if member is not None and member.conn is not None:
+                self.run(
+                    [
+                        Send(
+                            member.conn,
+                            error_frame(
+                                "unavailable", "live events are unavailable; retry shortly"
+                            ),
+                        )
+                    ]
+                )
+
+    async def _share(self, state: bytes) -> None:
+        with contextlib.suppress(HubUnavailable):  # lossy: the next tick sends a fresher one
+            await self.hub.publish_state(self.room.session_id, state)
 
     async def _record(self, entry: dict[str, Any]) -> None:
         by = entry["by"]
@@ -165,8 +216,11 @@ class RoomRuntime:
                 log.exception("live tick failed", session=self.room.session_id)
 
     async def stop(self, code: int, reason: str) -> None:
-        self._ticker.cancel()
-        self._unsubscribe()
+        for task in (self._ticker, self._publisher):
+            if task is not None:
+                task.cancel()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         await asyncio.gather(
             *(c.close(code, reason) for c in list(self.connections.values())),
             return_exceptions=True,
@@ -214,8 +268,9 @@ class LiveService:
                     epoch=await self.hub.epoch(session_id),
                     banned=await self.load_bans(session_id),
                     config=self.config,
+                    instance=self.hub.instance_id,
                 )
-                runtime = RoomRuntime(room, self.hub, self.save_moderation)
+                runtime = await RoomRuntime.start(room, self.hub, self.save_moderation)
                 self.rooms[session_id] = runtime
         return runtime
 
@@ -226,6 +281,7 @@ class LiveService:
     async def close(self, code: int, reason: str) -> None:
         await asyncio.gather(*(r.stop(code, reason) for r in self.rooms.values()))
         self.rooms.clear()
+        await self.hub.close()
 
 
 def now_s() -> float:

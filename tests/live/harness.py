@@ -17,6 +17,7 @@ from backend.live.room import (
     Record,
     RoomConfig,
     Send,
+    ShareState,
 )
 from backend.live.tokens import JoinClaims, Role
 
@@ -25,7 +26,12 @@ class RoomHarness:
     """A room plus a loop-back hub: Publish outputs are applied in order, as one instance."""
 
     def __init__(
-        self, *, capacity: int = 10, config: RoomConfig | None = None, status: str = "live"
+        self,
+        *,
+        capacity: int = 10,
+        config: RoomConfig | None = None,
+        status: str = "live",
+        instance: str = "local",
     ) -> None:
         self.room = LiveRoom(
             "scene:talk", status=status, capacity=capacity, epoch="e1", config=config
@@ -33,6 +39,7 @@ class RoomHarness:
         self.inbox: dict[int, list[str | bytes]] = defaultdict(list)
         self.closed: dict[int, tuple[int, str]] = {}
         self.records: list[dict[str, Any]] = []
+        self.shared: list[bytes] = []
         self.now_s = 1_000.0
         self._next_conn = 1
 
@@ -51,6 +58,8 @@ class RoomHarness:
                 self.run(self.room.apply(output.event))
             elif isinstance(output, Record):
                 self.records.append(output.entry)
+            elif isinstance(output, ShareState):
+                self.shared.append(output.state)
 
     def join(
         self,

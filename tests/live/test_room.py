@@ -353,7 +353,7 @@ def test_only_the_host_or_a_guide_leads_the_camera():
     room.send_binary(visitor, encode_client_frame(FRAME_CAMERA, pose_at(5)))
 
     assert room.frames(visitor, "error")[-1]["code"] == "forbidden"
-    assert room.room.camera is None
+    assert room.room.crowd.camera is None
 
 
 def test_each_avatar_gets_its_nearest_neighbours_every_tick_and_the_rest_less_often():

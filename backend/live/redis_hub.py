@@ -1,0 +1,245 @@
+"""The Redis hub: several instances share live sessions.
+
+Per session (keys share a ``{session}`` hash tag, so they live on one cluster slot):
+
+  ``twinland:live:{s}:events``  a Stream: the one order of reliable events. Publishing is
+                                XADD; every instance, the publisher included, reads the
+                                stream and applies what it reads, so all agree.
+  ``twinland:live:{s}:epoch``   names this history. Redis here keeps nothing on disk, so
+                                a restart empties the stream and removes the key; the
+                                first instance to notice sets a new one, and every room
+                                learns it through an ``{"kind": "epoch"}`` event.
+  ``twinland:live:{s}:state``   a pub/sub channel: each instance's lossy state (poses,
+                                camera, reactions) every tick, which is also its
+                                heartbeat.
+
+A room that starts on an instance reads the stream from the beginning, so it rebuilds
+the same state and ``seq`` as the rooms that were there first. The stream is capped at
+``max_events`` (about a day of a busy session); a room starting after a trim would
+number differently, which is why the cap is generous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from backend.live.hub import Deliver, DeliverState, HubUnavailable, Unsubscribe
+from backend.observability import log
+
+READ_BLOCK_MS = 1_000
+EPOCH_CHECK_S = 2.0  # how soon a Redis restart is noticed even without a read error
+RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class RedisHub:
+    def __init__(
+        self, url: str, *, prefix: str = "twinland:live", max_events: int = 200_000
+    ) -> None:
+        self.instance_id = secrets.token_hex(4)
+        self.prefix = prefix
+        self.max_events = max_events
+        self.redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._readers: dict[str, _StreamReader] = {}
+        self._state_readers: dict[str, _StateReader] = {}
+
+    def key(self, session_id: str, part: str) -> str:
+        return f"{self.prefix}:{{{session_id}}}:{part}"
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def epoch(self, session_id: str) -> str:
+        key = self.key(session_id, "epoch")
+        try:
+            await self.redis.set(key, secrets.token_hex(8), nx=True)
+            value = await self.redis.get(key)
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+        if value is None:  # deleted between the two calls: try once more
+            return await self.epoch(session_id)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def publish(self, session_id: str, event: dict[str, Any]) -> None:
+        try:
+            await self.redis.xadd(
+                self.key(session_id, "events"),
+                {"e": json.dumps(event, separators=(",", ":"))},
+                maxlen=self.max_events,
+                approximate=True,
+            )
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+
+    async def subscribe(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+        if session_id in self._readers:
+            raise RuntimeError("one room per session per instance")
+        reader = _StreamReader(self, session_id, deliver)
+        self._readers[session_id] = reader
+        await reader.start()  # the history reaches ``deliver`` before this returns
+
+        def unsubscribe() -> None:
+            self._readers.pop(session_id, None)
+            reader.stop()
+
+        return unsubscribe
+
+    async def publish_state(self, session_id: str, state: bytes) -> None:
+        try:
+            await self.redis.publish(
+                self.key(session_id, "state"), self.instance_id.encode() + b"|" + state
+            )
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+
+    async def subscribe_state(self, session_id: str, deliver: DeliverState) -> Unsubscribe:
+        reader = _StateReader(self, session_id, deliver)
+        self._state_readers[session_id] = reader
+        reader.start()
+
+        def unsubscribe() -> None:
+            self._state_readers.pop(session_id, None)
+            reader.stop()
+
+        return unsubscribe
+
+    async def close(self) -> None:
+        for reader in list(self._readers.values()):
+            reader.stop()
+        for state_reader in list(self._state_readers.values()):
+            state_reader.stop()
+        self._readers.clear()
+        self._state_readers.clear()
+        await self.redis.aclose()
+
+
+class _StreamReader:
+    """Reads one session's stream in order and hands each event to the room."""
+
+    def __init__(self, hub: RedisHub, session_id: str, deliver: Deliver) -> None:
+        self.hub = hub
+        self.session_id = session_id
+        self.stream = hub.key(session_id, "events")
+        self.deliver = deliver
+        self.last_id = b"0"
+        self.epoch = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Read the history before returning, so the room is complete when it opens."""
+        self.epoch = await self.hub.epoch(self.session_id)
+        try:
+            while await self._read(block_ms=None):
+                pass
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+        self._task = asyncio.create_task(self._follow())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _read(self, block_ms: int | None) -> int:
+        # redis-py types replies loosely; a stream read is [(stream, [(id, {field: value})])]
+        response: Any = await self.hub.redis.xread(
+            {self.stream: self.last_id}, count=500, block=block_ms
+        )
+        count = 0
+        for _stream, entries in response or ():
+            for entry_id, fields in entries:
+                self.last_id = entry_id
+                count += 1
+                try:
+                    event = json.loads(fields[b"e"])
+                except (KeyError, ValueError):
+                    log.error("unreadable live event skipped", session=self.session_id, id=entry_id)
+                    continue
+                self._emit(event)
+        return count
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        try:
+            self.deliver(event)
+        except Exception:  # a bug in one event must not stop the session
+            log.exception(
+                "live event failed to apply", session=self.session_id, kind=event.get("kind")
+            )
+
+    async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_epoch_check = loop.time() + EPOCH_CHECK_S
+        failures = 0
+        while True:
+            try:
+                if loop.time() >= next_epoch_check or failures:
+                    await self._check_epoch()
+                    next_epoch_check = loop.time() + EPOCH_CHECK_S
+                await self._read(block_ms=READ_BLOCK_MS)
+                if failures:
+                    log.info("live hub reconnected", session=self.session_id)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, HubUnavailable, OSError) as error:
+                if failures == 0:
+                    log.warning("live hub unavailable", session=self.session_id, error=str(error))
+                await asyncio.sleep(RETRY_S[min(failures, len(RETRY_S) - 1)])
+                failures += 1
+
+    async def _check_epoch(self) -> None:
+        current = await self.hub.epoch(self.session_id)
+        if current != self.epoch:
+            # the stream we followed is gone: start the new one from its beginning
+            log.warning("live history lost; new epoch", session=self.session_id, epoch=current)
+            self.epoch = current
+            self.last_id = b"0"
+            self._emit({"kind": "epoch", "epoch": current})
+
+
+class _StateReader:
+    """Other instances' lossy state for one session (pub/sub; gaps are harmless)."""
+
+    def __init__(self, hub: RedisHub, session_id: str, deliver: DeliverState) -> None:
+        self.hub = hub
+        self.channel = hub.key(session_id, "state")
+        self.deliver = deliver
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        failures = 0
+        own = self.hub.instance_id.encode()
+        while True:
+            pubsub = self.hub.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                failures = 0
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or not isinstance(message.get("data"), bytes):
+                        continue
+                    instance, _, state = message["data"].partition(b"|")
+                    if instance != own:
+                        with contextlib.suppress(Exception):
+                            self.deliver(instance.decode(), state)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except (RedisError, OSError):
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(RETRY_S[min(failures, len(RETRY_S) - 1)])
+                failures += 1
