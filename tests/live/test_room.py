@@ -11,6 +11,7 @@ from backend.live.protocol import (
     CLOSE_KICKED,
     CLOSE_NOT_LIVE,
     CLOSE_REPLACED,
+    CLOSE_TRY_AGAIN,
     FRAME_CAMERA,
     FRAME_POSE,
     Pose,
@@ -401,3 +402,60 @@ def test_scene_switch_and_spotlight_reach_everyone_and_new_joiners():
     welcome = room.frames(room.join("late"), "welcome")[0]
     assert welcome["guide"]["spotlight"] == "gokseong:train-village"
     assert welcome["guide"]["scene"] == {"scenario": "plan-a-2030"}
+
+
+def test_a_lost_history_starts_a_new_epoch_and_asks_clients_to_resume():
+    room = RoomHarness()
+    visitor = room.join("V")
+    room.send(visitor, type="chat", text="kept")
+
+    room.run(room.room.apply({"kind": "epoch", "epoch": "e2"}))
+    back = room.join("V2", resume=("e1", 1))
+
+    assert room.closed[visitor][0] == CLOSE_TRY_AGAIN
+    welcome = room.frames(back, "welcome")[0]
+    assert welcome["recovered"] is False
+    assert welcome["session"]["epoch"] == "e2"
+    assert welcome["session"]["seq"] == 0
+    assert [c["text"] for c in welcome["chat"]] == ["kept"]  # the snapshot still has it
+
+
+def test_another_instances_avatars_camera_and_reactions_arrive_through_its_state():
+    here = RoomHarness(instance="here")
+    there = RoomHarness(instance="there")
+    viewer = here.join("Viewer")
+    guide = there.join("Guide", Role.GUIDE, member_id=77)
+    there.send_binary(guide, encode_client_frame(FRAME_POSE, pose_at(30)))
+    there.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(31)))
+    there.send(guide, type="react", emoji="🎉")
+    there.tick()
+
+    here.run(here.room.receive_state("there", there.shared[-1]))
+    here.tick()
+
+    [(_, camera, avatars)] = here.ticks(viewer)
+    assert avatars["member"].tolist() == [77]
+    assert camera is not None
+    assert camera.position_m[0] == 31.0
+    assert here.frames(viewer, "reactions")[-1]["counts"] == {"🎉": 1}
+
+
+def test_members_of_an_instance_that_went_silent_are_dropped():
+    room = RoomHarness(instance="here", config=RoomConfig(instance_timeout_s=1.0, tick_hz=10.0))
+    local = room.join("Local")
+    room.run(
+        room.room.apply(
+            {
+                "kind": "join",
+                "member": {"id": 5, "name": "Far", "role": "attendee", "tier": "avatar"},
+                "instance": "there",
+            }
+        )
+    )
+    room.run(room.room.receive_state("there", b'{"tick": 1, "reactions": {}}\n'))
+
+    for _ in range(12):
+        room.tick()
+
+    assert 5 not in room.room.members
+    assert room.frames(local, "presence")[-1]["count"] == 1
