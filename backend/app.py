@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
 from backend.api.context import Context, LiveAccess
@@ -31,7 +32,7 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 
-def _bearer(request: Request) -> str | None:
+def _bearer(request: HTTPConnection) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
@@ -113,11 +114,13 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         secret=settings.live_secret,
         token_ttl=timedelta(minutes=settings.live_token_ttl_minutes),
         status_changed=live.status_changed,
+        events=live.events,
+        poll=live.poll,
     )
     app.state.asset_store = asset_store
     app.state.metrics = Metrics()
 
-    async def context_getter(request: Request) -> Context:
+    async def context_getter(request: HTTPConnection) -> Context:  # HTTP and WebSocket
         base = settings.public_base_url or str(request.base_url).rstrip("/")
         return Context(
             request.app.state.store,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -40,6 +40,8 @@ class LiveAccess:
     secret: str
     token_ttl: timedelta
     status_changed: Callable[[str, str], Awaitable[None]]
+    events: Callable[[str], AsyncIterator[dict[str, Any]]]  # a session's low-rate events
+    poll: Callable[[str, int], dict[str, Any] | None]  # a poll's current state
 
 
 @dataclass

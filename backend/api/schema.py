@@ -24,6 +24,7 @@ from backend.api.errors import (
 )
 from backend.api.mutation import Mutation
 from backend.api.query import Query
+from backend.api.subscription import Subscription
 
 # Coarse guards until the hardening issue adds cost limits: a real client never nests
 # deeper than ~10 or sends hundreds of aliases.
@@ -52,6 +53,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             NotFoundError,
             InvalidArgumentError,

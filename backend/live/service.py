@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,12 @@ from backend.live.room import (
 from backend.observability import log
 
 OUTBOUND_QUEUE_FRAMES = 256  # ~25 s of ticks: a client this far behind has stopped reading
+# What the GraphQL subscription carries: the low-rate events of a session, for clients that
+# do not speak the live protocol (a kiosk showing poll results, a county's web page).
+LISTENED_TYPES = frozenset(
+    {"status", "poll", "poll.tally", "poll.closed", "announcement", "spotlight", "scene"}
+)
+LISTENER_QUEUE_EVENTS = 64
 
 SendFrame = Callable[[str | bytes], Awaitable[None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
@@ -96,6 +103,7 @@ class RoomRuntime:
         # it sent them (concurrent publishes could overtake each other)
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
+        self.listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
     @classmethod
     async def start(cls, room: LiveRoom, hub: Hub, save: SaveModeration) -> RoomRuntime:
@@ -123,6 +131,8 @@ class RoomRuntime:
                 if connection is not None and not connection.push(output.data):
                     self._drop_slow(connection)
             elif isinstance(output, Broadcast):
+                if self.listeners and output.only is None and isinstance(output.data, str):
+                    self._notify(output.data)
                 targets = (
                     self.connections.values()
                     if output.only is None
@@ -141,6 +151,35 @@ class RoomRuntime:
                 self._spawn(self._share(output.state))
             elif isinstance(output, Record):
                 self._spawn(self._record(output.entry))
+
+    def _notify(self, text: str) -> None:
+        frame = json.loads(text)
+        if frame.get("type") not in LISTENED_TYPES:
+            return
+        for queue in list(self.listeners):
+            try:
+                queue.put_nowait(frame)
+            except asyncio.QueueFull:  # a listener this far behind is cut off, like a socket
+                self.listeners.discard(queue)
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    async def listen(self) -> AsyncIterator[dict[str, Any]]:
+        """The session's low-rate events as they are applied, until the session ends or
+        the listener falls behind."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(LISTENER_QUEUE_EVENTS)
+        self.listeners.add(queue)
+        try:
+            while True:
+                frame = await queue.get()
+                if frame is None:
+                    return
+                yield frame
+                if frame["type"] == "status" and frame.get("status") != "live":
+                    return
+        finally:
+            self.listeners.discard(queue)
 
     def _drop_slow(self, connection: Connection) -> None:
         # one slow client is dropped instead of slowing everyone (it may resume)
@@ -216,6 +255,9 @@ class RoomRuntime:
                 log.exception("live tick failed", session=self.room.session_id)
 
     async def stop(self, code: int, reason: str) -> None:
+        for queue in list(self.listeners):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
         for task in (self._ticker, self._publisher):
             if task is not None:
                 task.cancel()
@@ -273,6 +315,19 @@ class LiveService:
                 runtime = await RoomRuntime.start(room, self.hub, self.save_moderation)
                 self.rooms[session_id] = runtime
         return runtime
+
+    async def events(self, session_id: str) -> AsyncIterator[dict[str, Any]]:
+        """Low-rate events of a session (see LISTENED_TYPES); nothing if it does not exist."""
+        runtime = await self.room(session_id)
+        if runtime is None:
+            return
+        async for frame in runtime.listen():
+            yield frame
+
+    def poll(self, session_id: str, poll_id: int) -> dict[str, Any] | None:
+        runtime = self.rooms.get(session_id)
+        poll = runtime.room.polls.get(poll_id) if runtime is not None else None
+        return poll.public() if poll is not None else None
 
     async def status_changed(self, session_id: str, status: str) -> None:
         """The session's lifecycle moved (GraphQL): tell every instance's room."""

@@ -248,3 +248,63 @@ async def test_ending_the_session_closes_every_client_and_refuses_new_ones(serve
     late = await connect(f"{server.ws_base}{ticket['url']}")
     await late.send(json.dumps({"type": "hello", "token": ticket["token"]}))
     assert await close_code(late) == CLOSE_NOT_LIVE
+
+
+SUBSCRIBE = """subscription($id: ID!) {
+  liveSessionEvents(id: $id) {
+    kind seq status text poiId
+    poll { id question options tally open }
+  }
+}"""
+
+
+async def test_the_graphql_subscription_carries_status_polls_and_announcements(server: LiveServer):
+    from websockets.typing import Subprotocol
+
+    session = new_live_session(server)
+    host, _ = await hello(server, session, "Host", "HOST")
+    voter, _ = await hello(server, session, "Voter")
+    graphql = await connect(
+        f"{server.ws_base}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
+    )
+    await graphql.send(json.dumps({"type": "connection_init"}))
+    assert json.loads(await graphql.recv())["type"] == "connection_ack"
+    await graphql.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIBE, "variables": {"id": session}},
+            }
+        )
+    )
+    await asyncio.sleep(0.3)  # the subscription is registered before the events happen
+
+    await host.send(
+        json.dumps({"type": "poll.open", "question": "Which plan?", "options": ["A", "B"]})
+    )
+    poll = await next_of(voter, "poll")
+    await voter.send(json.dumps({"type": "poll.vote", "poll": poll["poll"]["id"], "option": 1}))
+    await host.send(json.dumps({"type": "announce", "text": "Moving to the pier"}))
+    await next_of(voter, "announcement")
+    server.set_status(session, "ENDED")
+
+    events = []
+    async with asyncio.timeout(10):
+        while True:
+            message = json.loads(await graphql.recv())
+            if message["type"] == "complete":
+                break
+            assert message["type"] == "next", message
+            events.append(message["payload"]["data"]["liveSessionEvents"])
+    assert [e["kind"] for e in events] == ["POLL_OPENED", "POLL_TALLY", "ANNOUNCEMENT", "STATUS"]
+    assert events[1]["poll"] == {
+        "id": 1,
+        "question": "Which plan?",
+        "options": ["A", "B"],
+        "tally": [0, 1],
+        "open": True,
+    }
+    assert events[2]["text"] == "Moving to the pier"
+    assert events[3]["status"] == "ENDED"
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
