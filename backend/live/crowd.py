@@ -37,10 +37,18 @@ class Crowd:
         self.remote: dict[str, _Remote] = {}  # other instances' avatars, by instance
         self.camera: Pose | None = None
         self.camera_tick = -1  # when the camera last moved, for latest-wins across instances
+        self.camera_dirty = False  # moved since clients last got it
 
     def set_camera(self, pose: Pose, tick: int) -> None:
         self.camera = pose
         self.camera_tick = tick
+        self.camera_dirty = True
+
+    def camera_frame(self, tick: int) -> bytes:
+        """The camera alone, for followers, right now (it is then no longer dirty)."""
+        assert self.camera is not None
+        self.camera_dirty = False
+        return encode_tick(tick, self.camera, np.zeros(0, dtype=AVATAR_DTYPE))
 
     def local_rows(self) -> Rows:
         rows = np.zeros(len(self.poses), dtype=AVATAR_DTYPE)
@@ -74,6 +82,7 @@ class Crowd:
                 (camera[0], camera[1], camera[2]), (camera[3], camera[4], camera[5], camera[6])
             )
             self.camera_tick = -1  # not ours: do not echo it back
+            self.camera_dirty = True
         return Counter({str(k): int(v) for k, v in dict(header.get("reactions", {})).items()})
 
     def expired(self, tick: int) -> list[str]:
@@ -95,7 +104,10 @@ class Crowd:
         ``posed_conns`` maps a local connection to its member id (an avatar with a pose)."""
         parts = [self.local_rows(), *(r.rows for r in self.remote.values())]
         rows = np.concatenate(parts) if parts else np.zeros(0, dtype=AVATAR_DTYPE)
-        if len(rows) == 0 and self.camera is None:
+        # the camera rides along only when it moved since clients last got it
+        camera = self.camera if self.camera_dirty else None
+        self.camera_dirty = False
+        if len(rows) == 0 and camera is None:
             return [], None
         positions = rows["pos_cm"].astype(np.float64)
         far_phase = rows["member"] % self.far_every == tick % self.far_every
@@ -111,7 +123,8 @@ class Crowd:
             if len(rows) > 1:
                 keep[np.argsort(d)[: self.near]] = True
             keep[i] = False
-            personal.append((conn, encode_tick(tick, self.camera, rows[keep])))
+            if keep.any() or camera is not None:
+                personal.append((conn, encode_tick(tick, camera, rows[keep])))
         shared = None
         if other_conns:
             if len(rows) > self.near and self.camera is not None:
@@ -122,5 +135,6 @@ class Crowd:
                 keep = far_phase
             else:
                 keep = np.ones(len(rows), dtype=bool)
-            shared = encode_tick(tick, self.camera, rows[keep])
+            if keep.any() or camera is not None:
+                shared = encode_tick(tick, camera, rows[keep])
         return personal, shared

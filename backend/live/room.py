@@ -114,6 +114,9 @@ class RoomConfig:
     large_room: int = 100  # above this, presence frames carry counts, not names
     history: int = 1_000  # visible events kept for resuming clients
     instance_timeout_s: float = 10.0  # another instance silent this long is gone
+    # the guide's camera is forwarded at once, at most this often (above a 20 Hz guide with
+    # jitter, so its frames are not thinned; faster ones wait for the tick, latest-wins)
+    camera_hz: float = 30.0
     chat_on_join: int = 50
     rates: dict[str, Rate] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
@@ -209,6 +212,7 @@ class LiveRoom:
         self.reactions: Counter[str] = Counter()  # this instance's, since the last tick
         self.remote_reactions: Counter[str] = Counter()
         self.tick_count = 0
+        self._camera_sent_s = float("-inf")
         self._joined: list[Member] = []
         self._left: list[Member] = []
 
@@ -356,8 +360,12 @@ class LiveRoom:
         if kind == FRAME_CAMERA:
             if member.role not in (Role.HOST, Role.GUIDE):
                 return self._error(member, "forbidden", "only the host or a guide leads the camera")
-            self.crowd.set_camera(pose, self.tick_count)  # latest wins; sent with the next tick
-            return []
+            self.crowd.set_camera(pose, self.tick_count)
+            if now_s - self._camera_sent_s < 1.0 / self.config.camera_hz:
+                return []  # latest wins: the next tick carries it
+            # followers get the guide's camera at once, not up to a tick later
+            self._camera_sent_s = now_s
+            return [Broadcast(self.crowd.camera_frame(self.tick_count))]
         if member.tier is not Tier.AVATAR:
             return self._error(member, "no_avatar", "spectators have no avatar to move")
         self.crowd.poses[member.id] = pose

@@ -331,20 +331,33 @@ def test_reactions_are_coalesced_into_counts_per_tick():
     assert room.frames(a, "reactions") == [{"type": "reactions", "counts": {"👏": 3, "🎉": 1}}]
 
 
-def test_guide_camera_is_latest_wins_in_the_tick_and_replayed_on_join():
+def test_guide_camera_goes_out_at_once_then_latest_wins_in_the_tick_and_is_replayed_on_join():
     room = RoomHarness()
     guide = room.join("Guide", Role.GUIDE)
     visitor = room.join("V")
 
-    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(10)))
-    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(20)))
+    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(10)))  # forwarded now
+    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(15)))  # within 50 ms:
+    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(20)))  # held, latest wins
     room.tick()
+    room.tick()  # nothing moved: nothing sent
     late = room.join("late")
 
-    [(_, camera, _)] = room.ticks(visitor)
-    assert camera is not None
-    assert camera.position_m[0] == 20.0
+    cameras = [camera.position_m[0] for _, camera, _ in room.ticks(visitor)]
+    assert cameras == [10.0, 20.0]
     assert room.frames(late, "welcome")[0]["guide"]["camera"]["position"][0] == 20.0
+
+
+def test_the_camera_is_forwarded_at_once_again_after_the_rate_interval():
+    room = RoomHarness()
+    guide = room.join("Guide", Role.GUIDE)
+    visitor = room.join("V")
+
+    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(1)))
+    room.now_s += 0.05
+    room.send_binary(guide, encode_client_frame(FRAME_CAMERA, pose_at(2)))
+
+    assert [camera.position_m[0] for _, camera, _ in room.ticks(visitor)] == [1.0, 2.0]
 
 
 def test_only_the_host_or_a_guide_leads_the_camera():
