@@ -25,7 +25,7 @@ from backend.live.protocol import CLOSE_GOING_AWAY
 from backend.live.redis_hub import RedisHub
 from backend.live.room import RoomConfig
 from backend.live.service import LiveService
-from backend.live.transport import live_router
+from backend.live.transport import LiveEndpoint
 from backend.observability import Metrics, configure_logging, log, request_observer
 from backend.scenes.loader import load_scenes
 from backend.settings import Settings
@@ -155,11 +155,6 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         multipart_uploads_enabled=False,
     )
     app.include_router(graphql, prefix="/graphql")
-    app.include_router(
-        live_router(
-            live, settings.live_secret, settings.live_allowed_origins or settings.cors_origins
-        )
-    )
     app.include_router(health.router)
     app.include_router(assets.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))
@@ -171,4 +166,11 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             allow_headers=["authorization", "content-type", "accept-language"],
             max_age=600,
         )
+    # last, so outermost: /live gets uvicorn's own send (see backend/live/transport.py)
+    app.add_middleware(
+        LiveEndpoint,
+        service=live,
+        secret=settings.live_secret,
+        allowed_origins=settings.live_allowed_origins or settings.cors_origins,
+    )
     return app

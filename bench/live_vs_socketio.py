@@ -9,8 +9,9 @@ raw asyncio WebSocket clients, uvloop) is one more process sharing the same two 
 
 Scenarios:
   camera   a guide sends its camera at 20 Hz; N viewers receive it. Reported: p50/p99
-           delivery latency (guide send → viewer receive), for growing N, each N on a
-           freshly started server; the answer is the largest N with p99 < 100 ms.
+           delivery latency (guide send → viewer receive) at 500 of them (the others read
+           and discard), for growing N, each N on a freshly started server; the answer
+           is the largest N with p99 < 100 ms and ≥ 90% of camera frames delivered.
            twinland forwards the camera at once (up to 30 Hz) with its default 10 Hz tick.
   avatars  200 avatars send poses at 10 Hz; twinland aggregates per tick (10 Hz) with its
            area of interest, Socket.IO relays every pose to everyone (volatile). Reported:
@@ -56,7 +57,8 @@ SECRET = "bench-live-secret-0123456789abcdef0123456789"
 ADMIN = "bench-admin-token-0123456789abcdef"
 T0 = time.monotonic()
 CONNECT_BATCH = 100
-VIEWER_STEPS = (250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
+CAMERA_SAMPLED = 500
+VIEWER_STEPS = (500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000)
 
 
 def now_ms() -> int:
@@ -359,7 +361,12 @@ async def camera_run(system: System, viewers: int, warmup_s: float, window_s: fl
             result.latencies_ms.append(now_ms() - sent)
             result.delivered += 1
 
-    clients = await connect_many(system, session, list(range(2, viewers + 2)), on_frame, parse=True)
+    # latency at up to CAMERA_SAMPLED viewers; the rest read everything but parse nothing,
+    # so that the generator (one process) is not the bottleneck it would be at 100k frames/s
+    members = list(range(2, viewers + 2))
+    sampled = members[:CAMERA_SAMPLED]
+    clients = await connect_many(system, session, sampled, on_frame, parse=True)
+    clients += await connect_many(system, session, members[CAMERA_SAMPLED:], None, parse=False)
     guide = await system.join(session, 1, None, parse=False, role=Role.GUIDE)
     sent_in_window = 0
     loop = asyncio.get_running_loop()
@@ -380,7 +387,7 @@ async def camera_run(system: System, viewers: int, warmup_s: float, window_s: fl
     cpu1, rss1 = process_stats(system.pid)
     result.cpu_percent = 100 * (cpu1 - cpu0) / (time.monotonic() - t_window)
     result.rss_start_mb, result.rss_end_mb = rss0 / 2**20, rss1 / 2**20
-    result.expected = viewers * sent_in_window
+    result.expected = len(sampled) * sent_in_window
     result.closed = sum(1 for c in clients if c.closed.done())
     for client in [*clients, guide]:
         client.close()
@@ -439,7 +446,11 @@ async def avatars_run(
             cpu0, rss = process_stats(system.pid)
             rss0 = rss
             t_window = time.monotonic()
-        for m in members:  # every avatar once per 100 ms, spread over the interval
+        # every avatar once per 100 ms, each at its own phase, as independent headsets
+        # would (a burst of all 200 at one instant would line up with the server's tick)
+        period_start = started + step * 0.1
+        for slot, m in enumerate(members):
+            await asyncio.sleep(max(0.0, period_start + slot * 0.1 / len(members) - loop.time()))
             east, north = spots[m]
             system.pose(by_member[m], m, east, north, now_ms())
         if measuring:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Deliver = Callable[[dict[str, Any]], None]
+# An admission's verdict: a seat ("avatar"/"spectator"), "full", or "local" when the hub
+# leaves it to the room (one instance: the room's own count is already atomic).
+Verdict = Literal["avatar", "spectator", "full", "local"]
 DeliverState = Callable[[str, bytes], None]  # (instance id, state)
 Unsubscribe = Callable[[], None]
 
@@ -43,6 +46,15 @@ class Hub(Protocol):
         """Deliver the session's history, then every new event, in order. Returns once
         the history has been delivered."""
         ...
+
+    async def admit(
+        self, session_id: str, member_id: int, *, staff: bool, capacity: int, overflow: int
+    ) -> Verdict:
+        """Take a seat for the member across every instance, atomically; a member already
+        seated (reconnecting, on any instance) keeps its seat."""
+        ...
+
+    async def release(self, session_id: str, member_id: int) -> None: ...
 
     async def publish_state(self, session_id: str, state: bytes) -> None: ...
 
@@ -78,6 +90,14 @@ class InProcessHub:
                 subscribers.remove(deliver)
 
         return unsubscribe
+
+    async def admit(
+        self, session_id: str, member_id: int, *, staff: bool, capacity: int, overflow: int
+    ) -> Verdict:
+        return "local"
+
+    async def release(self, session_id: str, member_id: int) -> None:
+        return None
 
     async def publish_state(self, session_id: str, state: bytes) -> None:
         return None  # no other instance to tell

@@ -10,8 +10,12 @@ Per session (keys share a ``{session}`` hash tag, so they live on one cluster sl
                                 first instance to notice sets a new one, and every room
                                 learns it through an ``{"kind": "epoch"}`` event.
   ``twinland:live:{s}:state``   a pub/sub channel: each instance's lossy state (poses,
-                                camera, reactions) every tick, which is also its
-                                heartbeat.
+                                camera, reactions) every tick.
+  ``…:alive:<instance>``        set with a 10 s expiry every tick: the instance's heartbeat.
+  ``…:instances``, ``…:seats:<instance>``, ``…:counts:<instance>``
+                                who holds which seat (avatar or spectator), per instance;
+                                one Lua script admits atomically across all instances and
+                                frees the seats of instances whose heartbeat expired.
 
 A room that starts on an instance reads the stream from the beginning, so it rebuilds
 the same state and ``seq`` as the rooms that were there first. The stream is capped at
@@ -30,10 +34,55 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from backend.live.hub import Deliver, DeliverState, HubUnavailable, Unsubscribe
+from backend.live.hub import Deliver, DeliverState, HubUnavailable, Unsubscribe, Verdict
 from backend.observability import log
 
 READ_BLOCK_MS = 1_000
+ALIVE_S = 10  # an instance whose heartbeat is older than this has its seats freed
+
+# KEYS[1]: the instances set. ARGV: key prefix, this instance, member, staff (1/0),
+# avatar capacity, spectator overflow. Returns the seat, or false when full.
+ADMIT_LUA = """
+local prefix, me, member = ARGV[1], ARGV[2], ARGV[3]
+local staff, capacity, overflow = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
+local avatars, spectators, seat = 0, 0, false
+for _, inst in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local seats, counts = prefix .. 'seats:' .. inst, prefix .. 'counts:' .. inst
+  if inst ~= me and redis.call('EXISTS', prefix .. 'alive:' .. inst) == 0 then
+    redis.call('SREM', KEYS[1], inst)
+    redis.call('DEL', seats, counts)
+  else
+    local held = redis.call('HGET', seats, member)
+    if held then
+      seat = held
+      redis.call('HDEL', seats, member)
+      redis.call('HINCRBY', counts, held, -1)
+    end
+    avatars = avatars + tonumber(redis.call('HGET', counts, 'avatar') or '0')
+    spectators = spectators + tonumber(redis.call('HGET', counts, 'spectator') or '0')
+  end
+end
+if not seat then
+  if staff or avatars < capacity then seat = 'avatar'
+  elseif spectators < overflow then seat = 'spectator'
+  else return false end
+end
+redis.call('SADD', KEYS[1], me)
+redis.call('SET', prefix .. 'alive:' .. me, '1', 'EX', ARGV[7])
+redis.call('HSET', prefix .. 'seats:' .. me, member, seat)
+redis.call('HINCRBY', prefix .. 'counts:' .. me, seat, 1)
+return seat
+"""
+
+# KEYS[1]: this instance's seats, KEYS[2]: its counts. ARGV[1]: member.
+RELEASE_LUA = """
+local seat = redis.call('HGET', KEYS[1], ARGV[1])
+if seat then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], seat, -1)
+end
+return seat
+"""
 EPOCH_CHECK_S = 2.0  # how soon a Redis restart is noticed even without a read error
 RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -48,6 +97,8 @@ class RedisHub:
         self.redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self._readers: dict[str, _StreamReader] = {}
         self._state_readers: dict[str, _StateReader] = {}
+        self._admit = self.redis.register_script(ADMIT_LUA)
+        self._release = self.redis.register_script(RELEASE_LUA)
 
     def key(self, session_id: str, part: str) -> str:
         return f"{self.prefix}:{{{session_id}}}:{part}"
@@ -90,11 +141,45 @@ class RedisHub:
 
         return unsubscribe
 
+    async def admit(
+        self, session_id: str, member_id: int, *, staff: bool, capacity: int, overflow: int
+    ) -> Verdict:
+        prefix = self.key(session_id, "")
+        try:
+            seat = await self._admit(
+                keys=[self.key(session_id, "instances")],
+                args=[prefix, self.instance_id, member_id, int(staff), capacity, overflow, ALIVE_S],
+            )
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+        if not seat:
+            return "full"
+        return (
+            "avatar"
+            if (seat.decode() if isinstance(seat, bytes) else seat) == "avatar"
+            else "spectator"
+        )
+
+    async def release(self, session_id: str, member_id: int) -> None:
+        try:
+            await self._release(
+                keys=[
+                    self.key(session_id, f"seats:{self.instance_id}"),
+                    self.key(session_id, f"counts:{self.instance_id}"),
+                ],
+                args=[member_id],
+            )
+        except RedisError as error:
+            raise HubUnavailable(f"redis: {error}") from error
+
     async def publish_state(self, session_id: str, state: bytes) -> None:
         try:
-            await self.redis.publish(
-                self.key(session_id, "state"), self.instance_id.encode() + b"|" + state
-            )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.publish(
+                    self.key(session_id, "state"), self.instance_id.encode() + b"|" + state
+                )
+                pipe.set(self.key(session_id, f"alive:{self.instance_id}"), b"1", ex=ALIVE_S)
+                await pipe.execute()
         except RedisError as error:
             raise HubUnavailable(f"redis: {error}") from error
 

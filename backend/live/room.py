@@ -218,12 +218,28 @@ class LiveRoom:
 
     # --- connections --------------------------------------------------------------------
 
-    def connect(self, conn: ConnId, claims: JoinClaims, hello: Hello, now_s: float) -> list[Output]:
-        """A client with a verified token said hello: welcome it, or close with a reason."""
+    def refusal(self, conn: ConnId, claims: JoinClaims) -> Close | None:
+        """Why this member may not come in at all, before any seat is taken for them."""
         if claims.member_id in self.banned:
-            return [Close(conn, CLOSE_BANNED, "you are banned from this session")]
+            return Close(conn, CLOSE_BANNED, "you are banned from this session")
         if self.status != "live":
-            return [Close(conn, CLOSE_NOT_LIVE, f"the session is {self.status}")]
+            return Close(conn, CLOSE_NOT_LIVE, f"the session is {self.status}")
+        return None
+
+    def connect(
+        self,
+        conn: ConnId,
+        claims: JoinClaims,
+        hello: Hello,
+        now_s: float,
+        seat: Tier | None = None,
+    ) -> list[Output]:
+        """A client with a verified token said hello: welcome it, or close with a reason.
+        ``seat`` is the tier an atomic admission across instances gave it (the Redis hub);
+        without one the room admits by its own count, which is atomic on one instance."""
+        refused = self.refusal(conn, claims)
+        if refused is not None:
+            return [refused]
         outputs: list[Output] = []
         previous = self.members.get(claims.member_id)
         if previous is not None and previous.conn is not None:
@@ -233,6 +249,8 @@ class LiveRoom:
             tier = previous.tier
         elif previous is not None:
             tier = previous.tier
+        elif seat is not None:
+            tier = seat
         else:
             admitted = self._admit(claims.role)
             if admitted is None:

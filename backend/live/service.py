@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.domain.live_session import LiveSession, ModerationRecord
-from backend.live.hub import Hub, HubUnavailable, Unsubscribe
+from backend.live.direct import DirectWriter, serialize
+from backend.live.hub import Hub, HubUnavailable, Unsubscribe, Verdict
 from backend.live.protocol import CLOSE_SLOW_CONSUMER, dumps
 from backend.live.room import (
     Broadcast,
@@ -31,6 +32,7 @@ from backend.live.room import (
     Send,
     ShareState,
 )
+from backend.live.tokens import JoinClaims
 from backend.observability import log
 
 OUTBOUND_QUEUE_FRAMES = 256  # ~25 s of ticks: a client this far behind has stopped reading
@@ -59,11 +61,15 @@ class Connection:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int | None = None
     writer: asyncio.Task[None] | None = None
+    direct: DirectWriter | None = None  # straight to the socket when the server allows it
 
-    def push(self, data: str | bytes) -> bool:
-        """Queue a frame; False when the queue is full (the client stopped reading)."""
+    def push(self, data: str | bytes, frame: bytes | None = None) -> bool:
+        """Send a frame (``frame``: ``data`` already serialised, shared by a broadcast);
+        False when the client has stopped reading and must be dropped."""
         if self.closed.is_set():
             return True
+        if self.direct is not None:
+            return self.direct.write(frame if frame is not None else serialize(data))
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -117,6 +123,21 @@ class RoomRuntime:
         runtime._publisher = asyncio.create_task(runtime._publish_loop())
         return runtime
 
+    async def admit(self, claims: JoinClaims) -> Verdict:
+        return await self.hub.admit(
+            self.room.session_id,
+            claims.member_id,
+            staff=claims.role.is_staff,
+            capacity=self.room.capacity,
+            overflow=self.room.config.overflow_capacity,
+        )
+
+    async def release(self, member_id: int) -> None:
+        try:
+            await self.hub.release(self.room.session_id, member_id)
+        except HubUnavailable:  # the seat goes with this instance's heartbeat, or the epoch
+            log.warning("live seat not released", session=self.room.session_id, member=member_id)
+
     def _deliver(self, event: dict[str, Any]) -> None:
         self.run(self.room.apply(event))
 
@@ -138,8 +159,9 @@ class RoomRuntime:
                     if output.only is None
                     else [self.connections[c] for c in output.only if c in self.connections]
                 )
+                frame = serialize(output.data)  # once, however many receive it
                 for connection in list(targets):
-                    if not connection.push(output.data):
+                    if not connection.push(output.data, frame):
                         self._drop_slow(connection)
             elif isinstance(output, Close):
                 connection = self.connections.get(output.conn)

@@ -144,6 +144,26 @@ async def test_a_ban_given_on_one_instance_closes_the_member_on_the_other(
     assert await close_code(again) == CLOSE_BANNED
 
 
+async def test_capacity_holds_across_instances_when_many_join_at_once(
+    instances: tuple[LiveServer, LiveServer],
+):
+    a, b = instances
+    session = new_live_session(a, capacity=5)
+
+    joined = await asyncio.gather(
+        *(hello(a if i % 2 else b, session, f"Visitor {i}") for i in range(16))
+    )
+
+    tiers = [welcome["you"]["tier"] for _, welcome in joined]
+    assert tiers.count("avatar") == 5
+    assert tiers.count("spectator") == 11
+    leaver = next(ws for ws, welcome in joined if welcome["you"]["tier"] == "avatar")
+    await leaver.close()
+    await asyncio.sleep(0.5)
+    _, late = await hello(b, session, "Late")
+    assert late["you"]["tier"] == "avatar"  # the freed seat, given on the other instance
+
+
 class RedisServer:
     """A throwaway redis-server this test may stop and start."""
 
