@@ -537,7 +537,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="camera,avatars,slow")
-    parser.add_argument("--max-viewers", type=int, default=5000)
+    parser.add_argument("--max-viewers", type=int, default=8000)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--window", type=float, default=8.0)
     args = parser.parse_args()

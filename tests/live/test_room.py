@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from backend.live.protocol import (
@@ -14,11 +16,12 @@ from backend.live.protocol import (
     CLOSE_TRY_AGAIN,
     FRAME_CAMERA,
     FRAME_POSE,
+    Hello,
     Pose,
     encode_client_frame,
 )
 from backend.live.room import RoomConfig, Tier
-from backend.live.tokens import Role
+from backend.live.tokens import JoinClaims, Role
 from tests.live.harness import RoomHarness
 
 
@@ -472,3 +475,14 @@ def test_members_of_an_instance_that_went_silent_are_dropped():
 
     assert 5 not in room.room.members
     assert room.frames(local, "presence")[-1]["count"] == 1
+
+
+def test_a_seat_given_by_the_hub_overrides_the_rooms_own_count():
+    room = RoomHarness(capacity=1)
+    room.join("first")
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    claims = JoinClaims("scene:talk", 42, "B", Role.ATTENDEE, expires)
+
+    room.run(room.room.connect(99, claims, Hello("t", None, None, None), room.now_s, Tier.AVATAR))
+
+    assert room.frames(99, "welcome")[0]["you"]["tier"] == "avatar"  # the hub's atomic seat
