@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from backend.live.direct import MAX_BUFFERED_BYTES, DirectWriter, serialize
 from backend.live.hub import InProcessHub
 from backend.live.protocol import CLOSE_SLOW_CONSUMER
 from backend.live.room import Broadcast, LiveRoom, RoomConfig
@@ -52,4 +53,61 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everyth
 
     assert closes == {1: CLOSE_SLOW_CONSUMER}
     assert len(received) == frames
+    await runtime.stop(1000, "test over")
+
+
+class _Transport:
+    """Stands in for an asyncio transport whose peer stopped reading."""
+
+    def __init__(self, buffered_bytes: int) -> None:
+        self.buffered_bytes = buffered_bytes
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered_bytes
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class _Protocol:
+    close_sent = False
+
+    def __init__(self, transport: _Transport) -> None:
+        self.transport = transport
+
+
+async def test_direct_writes_serialise_a_broadcast_once_and_drop_a_client_that_stopped_reading():
+    room = LiveRoom("s:2", status="live", capacity=10, epoch="e", config=RoomConfig())
+
+    async def save(record: object) -> None:
+        return None
+
+    runtime = RoomRuntime(room, InProcessHub(), save)
+    closes: dict[int, int] = {}
+
+    def closer(conn: int) -> CloseSocket:
+        async def close(code: int, reason: str) -> None:
+            closes[conn] = code
+
+        return close
+
+    async def unused(data: str | bytes) -> None:
+        raise AssertionError("direct connections never send through ASGI")
+
+    reading, stuck = _Transport(0), _Transport(MAX_BUFFERED_BYTES + 1)
+    for conn, transport in ((1, reading), (2, stuck)):
+        connection = Connection(conn, unused, closer(conn))
+        connection.direct = DirectWriter(_Protocol(transport))
+        runtime.connections[conn] = connection
+
+    runtime.run([Broadcast(b"\x02tick")])
+    await asyncio.sleep(0.05)
+
+    assert reading.written == [serialize(b"\x02tick")] == [b"\x82\x05\x02tick"]
+    assert stuck.written == []
+    assert closes == {2: CLOSE_SLOW_CONSUMER}
     await runtime.stop(1000, "test over")
