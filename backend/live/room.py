@@ -28,6 +28,17 @@ from typing import Any, ClassVar
 
 from backend.live.crowd import Crowd
 from backend.live.limits import ABUSE_STRIKES, DEFAULT_RATES, Rate, TokenBucket
+from backend.live.outputs import (
+    Broadcast,
+    Close,
+    ConnId,
+    Output,
+    Publish,
+    Record,
+    Send,
+    ShareState,
+)
+from backend.live.participation import Frame, Participation, Rejection
 from backend.live.protocol import (
     CLOSE_ABUSE,
     CLOSE_BANNED,
@@ -51,53 +62,6 @@ from backend.live.protocol import (
     text_field,
 )
 from backend.live.tokens import JoinClaims, Role
-
-ConnId = int
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    conn: ConnId
-    data: str | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """To every local connection (``only`` narrows it to some)."""
-
-    data: str | bytes
-    only: frozenset[ConnId] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    conn: ConnId
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """An event for the hub to order among every instance's and return to ``apply``."""
-
-    event: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A privileged action for the persistent audit log (and ban list)."""
-
-    entry: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ShareState:
-    """This instance's lossy state (poses, camera, reactions) for the other instances."""
-
-    state: bytes
-
-
-Output = Send | Broadcast | Close | Publish | Record | ShareState
 
 
 class Tier(str, Enum):
@@ -136,43 +100,6 @@ class Member:
         return {"id": self.id, "name": self.name, "role": self.role.value, "tier": self.tier.value}
 
 
-@dataclass(slots=True)
-class Poll:
-    id: int
-    question: str
-    options: list[str]
-    votes: dict[int, int] = field(default_factory=dict)  # member → option
-    open: bool = True
-
-    def public(self) -> dict[str, Any]:
-        tally = Counter(self.votes.values())
-        return {
-            "id": self.id,
-            "question": self.question,
-            "options": self.options,
-            "tally": [tally.get(i, 0) for i in range(len(self.options))],
-            "open": self.open,
-        }
-
-
-@dataclass(slots=True)
-class Question:
-    id: int
-    text: str
-    author: dict[str, Any]
-    upvoters: set[int] = field(default_factory=set)
-    answered: bool = False
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "from": self.author,
-            "upvotes": len(self.upvoters),
-            "answered": self.answered,
-        }
-
-
 class LiveRoom:
     """One live session on one instance: its local connections and the shared state."""
 
@@ -200,8 +127,7 @@ class LiveRoom:
         self.seq = 0
         self.history: deque[tuple[int, str]] = deque(maxlen=self.config.history)
         self.chat: deque[str] = deque(maxlen=self.config.chat_on_join)
-        self.polls: dict[int, Poll] = {}
-        self.questions: dict[int, Question] = {}
+        self.participation = Participation()
         self.crowd = Crowd(
             near=self.config.near_avatars,
             far_every=self.config.far_every_ticks,
@@ -308,8 +234,8 @@ class LiveRoom:
                 "scene": self.scene_state,
             },
             "chat": [parse_json(frame) for frame in self.chat],
-            "polls": [p.public() for p in self.polls.values()],
-            "questions": [q.public() for q in self.questions.values() if not q.answered],
+            "polls": [p.public() for p in self.participation.polls.values()],
+            "questions": self.participation.open_questions(),
             "muted": member.id in self.muted,
         }
         if hello.resume_epoch is not None:
@@ -617,64 +543,26 @@ class LiveRoom:
             {"type": "chat", "from": event["by"], "text": event["text"], "ts": event["ts"]}
         )
 
-    def _apply_question(self, event: dict[str, Any]) -> list[Output]:
-        question = Question(len(self.questions) + 1, event["text"], event["by"])
-        self.questions[question.id] = question
-        return self._visible({"type": "question", "question": question.public(), "ts": event["ts"]})
-
-    def _apply_upvote(self, event: dict[str, Any]) -> list[Output]:
-        question = self.questions.get(int(event["question"]))
-        if question is None or question.answered:
-            return self._origin_error(event, "not_found", f"no open question {event['question']}")
-        voter = int(event["by"]["id"])
-        if voter in question.upvoters:
-            return self._origin_error(event, "already_upvoted", "you upvoted this question already")
-        question.upvoters.add(voter)
-        return self._visible(
-            {"type": "question.upvoted", "question": question.id, "upvotes": len(question.upvoters)}
-        )
-
-    def _apply_answered(self, event: dict[str, Any]) -> list[Output]:
-        question = self.questions.get(int(event["question"]))
-        if question is None or question.answered:
-            return self._origin_error(event, "not_found", f"no open question {event['question']}")
-        question.answered = True
-        return self._visible(
-            {"type": "question.answered", "question": question.id, "by": event["by"]}
-        )
-
-    def _apply_poll(self, event: dict[str, Any]) -> list[Output]:
-        poll = Poll(len(self.polls) + 1, event["question"], list(event["options"]))
-        self.polls[poll.id] = poll
-        return self._visible({"type": "poll", "poll": poll.public()})
-
-    def _apply_vote(self, event: dict[str, Any]) -> list[Output]:
-        poll = self.polls.get(int(event["poll"]))
-        voter = int(event["by"]["id"])
-        if poll is None:
-            return self._origin_error(event, "not_found", f"no poll {event['poll']}")
-        if not poll.open:
-            return self._origin_error(event, "poll_closed", f"poll {poll.id} is closed")
-        if not 0 <= int(event["option"]) < len(poll.options):
-            return self._origin_error(
-                event, "bad_option", f"poll {poll.id} has {len(poll.options)} options"
-            )
-        if voter in poll.votes:
-            return self._origin_error(
-                event, "already_voted", f"you voted in poll {poll.id} already"
-            )
-        poll.votes[voter] = int(event["option"])
-        # tallies travel with the ordered stream so every client sees the same numbers
-        return self._visible(
-            {"type": "poll.tally", "poll": poll.id, "tally": poll.public()["tally"]}
-        )
-
-    def _apply_poll_closed(self, event: dict[str, Any]) -> list[Output]:
-        poll = self.polls.get(int(event["poll"]))
-        if poll is None or not poll.open:
-            return self._origin_error(event, "not_found", f"no open poll {event['poll']}")
-        poll.open = False
-        return self._visible({"type": "poll.closed", "poll": poll.public()})
+    def _apply_participation(self, event: dict[str, Any]) -> list[Output]:
+        """Q&A and polls: the frame everyone sees, or an error for the one who asked."""
+        kind, by = event["kind"], event["by"]
+        p = self.participation
+        result: Frame | Rejection
+        if kind == "question":
+            result = p.ask(by, event["text"], event["ts"])
+        elif kind == "upvote":
+            result = p.upvote(int(event["question"]), int(by["id"]))
+        elif kind == "answered":
+            result = p.answer(int(event["question"]), by)
+        elif kind == "poll":
+            result = p.open_poll(event["question"], event["options"])
+        elif kind == "vote":
+            result = p.vote(int(event["poll"]), int(by["id"]), int(event["option"]))
+        else:
+            result = p.close_poll(int(event["poll"]))
+        if isinstance(result, Rejection):
+            return self._origin_error(event, result.code, result.message)
+        return self._visible(result)
 
     def _apply_spotlight(self, event: dict[str, Any]) -> list[Output]:
         self.spotlight = event["poi"]
@@ -726,12 +614,12 @@ class LiveRoom:
 
     _APPLIERS: ClassVar[dict[str, Callable[..., list[Output]]]] = {
         "chat": _apply_chat,
-        "question": _apply_question,
-        "upvote": _apply_upvote,
-        "answered": _apply_answered,
-        "poll": _apply_poll,
-        "vote": _apply_vote,
-        "poll_closed": _apply_poll_closed,
+        "question": _apply_participation,
+        "upvote": _apply_participation,
+        "answered": _apply_participation,
+        "poll": _apply_participation,
+        "vote": _apply_participation,
+        "poll_closed": _apply_participation,
         "spotlight": _apply_spotlight,
         "scene": _apply_scene,
         "announcement": _apply_announcement,

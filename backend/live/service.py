@@ -19,19 +19,18 @@ from typing import Any
 from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.live.direct import DirectWriter, serialize
 from backend.live.hub import Hub, HubUnavailable, Unsubscribe, Verdict
-from backend.live.protocol import CLOSE_SLOW_CONSUMER, dumps
-from backend.live.room import (
+from backend.live.outputs import (
     Broadcast,
     Close,
     ConnId,
-    LiveRoom,
     Output,
     Publish,
     Record,
-    RoomConfig,
     Send,
     ShareState,
 )
+from backend.live.protocol import CLOSE_SLOW_CONSUMER, dumps
+from backend.live.room import LiveRoom, RoomConfig
 from backend.live.tokens import JoinClaims
 from backend.observability import log
 
@@ -348,7 +347,7 @@ class LiveService:
 
     def poll(self, session_id: str, poll_id: int) -> dict[str, Any] | None:
         runtime = self.rooms.get(session_id)
-        poll = runtime.room.polls.get(poll_id) if runtime is not None else None
+        poll = runtime.room.participation.polls.get(poll_id) if runtime is not None else None
         return poll.public() if poll is not None else None
 
     async def status_changed(self, session_id: str, status: str) -> None:

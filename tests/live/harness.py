@@ -7,18 +7,17 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backend.live.protocol import Hello, decode_tick
-from backend.live.room import (
+from backend.live.outputs import (
     Broadcast,
     Close,
-    LiveRoom,
     Output,
     Publish,
     Record,
-    RoomConfig,
     Send,
     ShareState,
 )
+from backend.live.protocol import Hello, decode_tick
+from backend.live.room import LiveRoom, RoomConfig
 from backend.live.tokens import JoinClaims, Role
 
 

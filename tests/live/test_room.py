@@ -98,7 +98,7 @@ def test_attendees_cannot_use_staff_commands():
     room.send(visitor, type="moderate", action="ban", member=1)
 
     assert [e["code"] for e in room.frames(visitor, "error")] == ["forbidden"] * 3
-    assert room.room.polls == {}
+    assert room.room.participation.polls == {}
     assert room.room.spotlight is None
 
 
@@ -164,7 +164,7 @@ def test_polls_count_one_vote_per_attendee_and_refuse_votes_once_closed():
     room.send(host, type="poll.close", poll=1)
     room.send(host, type="poll.vote", poll=1, option=1)
 
-    assert room.room.polls[1].public()["tally"] == [1, 0]
+    assert room.room.participation.polls[1].public()["tally"] == [1, 0]
     assert [e["code"] for e in room.frames(voter, "error")] == ["already_voted", "bad_option"]
     assert room.frames(host, "error")[-1]["code"] == "poll_closed"
     assert room.frames(voter, "poll.closed")[0]["poll"]["tally"] == [1, 0]

@@ -10,8 +10,9 @@ import asyncio
 
 from backend.live.direct import MAX_BUFFERED_BYTES, DirectWriter, serialize
 from backend.live.hub import InProcessHub
+from backend.live.outputs import Broadcast
 from backend.live.protocol import CLOSE_SLOW_CONSUMER
-from backend.live.room import Broadcast, LiveRoom, RoomConfig
+from backend.live.room import LiveRoom, RoomConfig
 from backend.live.service import OUTBOUND_QUEUE_FRAMES, CloseSocket, Connection, RoomRuntime
 
 
