@@ -1,18 +1,35 @@
 """Content-addressed asset files (``<sha256>.<ext>``) in a local directory.
 
 Files are immutable once written: the name is the hash of the bytes, so a URL can be
-cached forever and two scenes sharing a mesh share one file.
+cached forever and two scenes sharing a mesh share one file. Compressible files get
+``.br`` (brotli q11) and ``.gz`` (gzip -9) siblings when those are smaller, so the server
+— or nginx/a CDN pointed at the same directory — sends them without compressing per
+request. The asset pipeline's output folder has the same layout and can be served as is.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
 
+import brotli
+
 _NAME = re.compile(r"^[0-9a-f]{64}\.(glb|gltf|png|jpg|webp|json|bin)$")
+# Images are compressed already; everything else shrinks under brotli or gzip.
+COMPRESSIBLE = frozenset({"glb", "gltf", "json", "bin"})
+ENCODINGS = {"br": "br", "gzip": "gz"}  # Content-Encoding → sibling file suffix
+# Brotli's best quality costs ~1.6 s per MB here; above 1 MiB the store (which compresses
+# while the service starts) takes quality 5: on a 3.9 MB terrain GLB 0.06 s instead of
+# 6.2 s for 8 % more bytes. The offline asset pipeline always uses quality 11.
+BROTLI_BEST_UP_TO_BYTES = 1024 * 1024
+
+
+def _brotli_quality(size_bytes: int) -> int:
+    return 11 if size_bytes <= BROTLI_BEST_UP_TO_BYTES else 5
 
 MEDIA_TYPES = {
     "glb": "model/gltf-binary",
@@ -38,6 +55,18 @@ class LocalAssetStore:
         if target.exists():
             return sha
         self.root.mkdir(parents=True, exist_ok=True)
+        if ext in COMPRESSIBLE:
+            # siblings first: once the file itself appears, its variants are there too
+            for suffix, encoded in (
+                ("br", brotli.compress(data, quality=_brotli_quality(len(data)))),
+                ("gz", gzip.compress(data, 9, mtime=0)),
+            ):
+                if len(encoded) < len(data):
+                    self._write(self.root / f"{sha}.{ext}.{suffix}", encoded)
+        self._write(target, data)
+        return sha
+
+    def _write(self, target: Path, data: bytes) -> None:
         # Write beside the target, then rename: readers never see a partial file.
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
@@ -49,11 +78,16 @@ class LocalAssetStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return sha
 
-    def path_for(self, name: str) -> Path | None:
-        """The file for an asset name like ``<sha256>.glb``; None for anything else."""
+    def path_for(self, name: str, encoding: str | None = None) -> Path | None:
+        """The file for an asset name like ``<sha256>.glb`` (its ``encoding`` variant:
+        "br" or "gzip"); None for anything else. Only names that match the content-hash
+        pattern are ever joined to the root, so no request can reach outside it."""
         if not _NAME.match(name):
             return None
+        if encoding is not None:
+            if encoding not in ENCODINGS:
+                return None
+            name = f"{name}.{ENCODINGS[encoding]}"
         path = self.root / name
         return path if path.is_file() else None
