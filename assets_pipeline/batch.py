@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from assets_pipeline.build import PIPELINE_VERSION, CodecChoice, Profile
 from assets_pipeline.mesh import MeshError
+from assets_pipeline.tiles import chain_tileset, levels_from_summary
 
 INPUT_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl"}
 SIDECAR_SUFFIXES = {".mtl", ".png", ".jpg", ".jpeg", ".webp"}
@@ -137,9 +138,12 @@ def run_batch(
     codec: CodecChoice = "meshopt",
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
+    origin: tuple[float, float, float] | None = None,
 ) -> BatchReport:
     """Build every input into the content-addressed store ``out_dir`` (see the module
-    docstring) and write ``manifest.json``; an unchanged input is not rebuilt."""
+    docstring) and write ``manifest.json``; an unchanged input is not rebuilt. With an
+    ``origin`` (WGS84 lat°, lon°, height m of the inputs' ENU origin) each asset also gets
+    a 3D Tiles tileset, ``<stem>.tileset.json``, of its LOD chain (assets_pipeline.tiles)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
     context = mp.get_context("spawn")  # no inherited threads or locks from the caller
@@ -191,6 +195,8 @@ def run_batch(
             running.remove(job)
             report.outcomes.append(_finish(job, profile, codec, progress))
         time.sleep(0.05)
+    if origin is not None:
+        _write_tilesets(out_dir, report, origin)
     _write_manifest(out_dir, report, profile, codec)
     return report
 
@@ -255,6 +261,17 @@ def _write_manifest(out_dir: Path, report: BatchReport, profile: str, codec: str
         "assets": assets,
     }
     _write_atomically(out_dir / "manifest.json", json.dumps(manifest, indent=2))
+
+
+def _write_tilesets(out_dir: Path, report: BatchReport, origin: tuple[float, float, float]) -> None:
+    for outcome in report.outcomes:
+        if outcome.summary is None or outcome.record is None:
+            continue
+        tileset = chain_tileset(levels_from_summary(outcome.summary), origin)
+        name = f"{outcome.record.stem}.tileset.json"
+        # not content-addressed: the name stays, the chain it points to changes
+        _write_atomically(out_dir / name, json.dumps(tileset, indent=1))
+        outcome.summary["tileset"] = name
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

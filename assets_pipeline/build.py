@@ -34,7 +34,7 @@ from assets_pipeline.steps.prepare import Group, group_scene
 from assets_pipeline.steps.sanitize import MeshLimits, SanitizeReport, sanitize
 from assets_pipeline.textures import EncodedTexture, content_name, encode_texture
 
-PIPELINE_VERSION = "2"  # part of every cache key: bump when outputs change
+PIPELINE_VERSION = "3"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
 CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
@@ -61,6 +61,9 @@ class Lod:
     glb_brotli: bytes | None
     simplifier: str
     codec: str
+    # axis-aligned bounds of what a client decodes, in the scene's ENU frame (metres)
+    bounds_min_enu_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    bounds_max_enu_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def file(self) -> str:
@@ -90,6 +93,8 @@ class Lod:
             "error_p99_rel": self.error_p99_rel,
             "simplifier": self.simplifier,
             "codec": self.codec,
+            "bounds_min_enu_m": list(self.bounds_min_enu_m),
+            "bounds_max_enu_m": list(self.bounds_max_enu_m),
         }
 
 
@@ -286,6 +291,11 @@ def build_scene(
                 mean_m, p99_m = surface_distance(
                     reference[0], reference[1], decoded[0], decoded[1], samples=ERROR_SAMPLES
                 )
+                bounds = _enu_bounds(decoded[0], pad_m=0.0)
+        else:
+            # the source level's extent, padded by a quantization step's worth
+            level_positions = _world_surface(groups, chains, k)[0]
+            bounds = _enu_bounds(level_positions, pad_m=diagonal * 2.0**-12)
         with steps.step("encode"):
             glb_gzip = gzip_body.result() if gzip_body is not None else None
             glb_brotli = brotli_body.result() if brotli_body is not None else None
@@ -308,6 +318,8 @@ def build_scene(
                 glb_gzip=glb_gzip,
                 glb_brotli=glb_brotli,
                 # e.g. "meshopt" or "meshopt+quadric" when groups of the asset differ
+                bounds_min_enu_m=bounds[0],
+                bounds_max_enu_m=bounds[1],
                 simplifier="+".join(
                     sorted({chain[min(k, len(chain) - 1)].simplifier for chain in chains})
                 ),
@@ -330,6 +342,18 @@ def build_scene(
         skipped_levels=skipped,
         step_seconds=steps.seconds,
         texture_files=texture_files if external_textures else {},
+    )
+
+
+def _enu_bounds(
+    gltf_positions: NDArray[np.float64], pad_m: float
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(min, max) in ENU of glTF-frame points (x east, y up, z south)."""
+    enu = np.stack([gltf_positions[:, 0], -gltf_positions[:, 2], gltf_positions[:, 1]], axis=1)
+    low, high = enu.min(axis=0) - pad_m, enu.max(axis=0) + pad_m
+    return (
+        (float(low[0]), float(low[1]), float(low[2])),
+        (float(high[0]), float(high[1]), float(high[2])),
     )
 
 

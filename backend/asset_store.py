@@ -31,6 +31,7 @@ BROTLI_BEST_UP_TO_BYTES = 1024 * 1024
 def _brotli_quality(size_bytes: int) -> int:
     return 11 if size_bytes <= BROTLI_BEST_UP_TO_BYTES else 5
 
+
 MEDIA_TYPES = {
     "glb": "model/gltf-binary",
     "gltf": "model/gltf+json",

@@ -148,11 +148,20 @@ def assets_build(
         AssetCodec, typer.Option(help="Geometry codec; auto picks the smaller after brotli.")
     ] = AssetCodec.MESHOPT,
     jobs: Annotated[int | None, typer.Option(help="Assets built at once (default: CPUs).")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="WGS84 'lat,lon,height' of the inputs' origin: also write a 3D Tiles "
+            "tileset per asset (<stem>.tileset.json)."
+        ),
+    ] = None,
 ) -> None:
     """Compress meshes and textures into validated, LOD-chained GLB files."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from assets_pipeline.batch import run_batch
+
+    place = _parse_origin(origin) if origin is not None else None
 
     steps = ["read", "sanitize", "merge", "simplify", "textures", "optimize", "encode", "measure"]
     with Progress(
@@ -176,7 +185,13 @@ def assets_build(
                 bar.update(task, completed=len(steps), step=step)
 
         report = run_batch(
-            inputs, out, profile=profile.value, codec=codec.value, jobs=jobs, progress=progress
+            inputs,
+            out,
+            profile=profile.value,
+            codec=codec.value,
+            jobs=jobs,
+            progress=progress,
+            origin=place,
         )
     for outcome in report.outcomes:
         if outcome.status == "failed":
@@ -188,6 +203,16 @@ def assets_build(
     )
     if report.failed:
         raise typer.Exit(1)
+
+
+def _parse_origin(text: str) -> tuple[float, float, float]:
+    try:
+        lat, lon, height = (float(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter("use 'lat,lon,height', e.g. 35.1880,129.2230,20") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise typer.BadParameter(f"{lat},{lon} is not a WGS84 position")
+    return lat, lon, height
 
 
 def main() -> None:
