@@ -209,9 +209,11 @@ def _parse_origin(text: str) -> tuple[float, float, float]:
     try:
         lat, lon, height = (float(part) for part in text.split(","))
     except ValueError:
-        raise typer.BadParameter("use 'lat,lon,height', e.g. 35.1880,129.2230,20") from None
+        raise typer.BadParameter(
+            "use 'lat,lon,height', e.g. 35.1880,129.2230,20", param_hint="--origin"
+        ) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise typer.BadParameter(f"{lat},{lon} is not a WGS84 position")
+        raise typer.BadParameter(f"{lat},{lon} is not a WGS84 position", param_hint="--origin")
     return lat, lon, height
 
 

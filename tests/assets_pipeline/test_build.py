@@ -259,3 +259,34 @@ def test_instanced_trees_decode_as_25_placements_of_one_mesh(built: dict[str, Bu
     placements = Counter(p.instance_of for p in decoded.primitives)
 
     assert sorted(placements.values()) == [1, 25]  # the merged buildings, the trees
+
+
+@pytest.mark.parametrize("origin", ["35.1,129.2", "north,east,up", "95,129.2,20"])
+def test_the_cli_refuses_a_bad_origin_before_building(tmp_path: Path, origin: str):
+    good = tmp_path / "ball.stl"
+    good.write_bytes(CORPUS["bunny.stl"]())
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "assets",
+            "build",
+            str(good),
+            "--out",
+            str(tmp_path / "out"),
+            "--origin",
+            origin,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+    assert done.returncode == 2
+    assert "--origin" in done.stderr
+    assert not (tmp_path / "out").exists()  # nothing built
