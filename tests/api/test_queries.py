@@ -156,3 +156,32 @@ async def test_a_page_of_pois_with_scenes_and_regions_costs_a_constant_number_of
     statement_counter.count = 0
     await api.data(query, {"first": 50})
     assert statement_counter.count == small
+
+
+async def test_a_scene_tells_each_client_tier_its_budget_and_formats(api: Api):
+    document = """query($tier: ClientTier!) { scene(slug: "gijang-osiria", tier: $tier) {
+      ... on Scene { budget { tier maxTriangles maxTexturePx tileCacheMb frameRateHz
+        maxScreenSpaceErrorPx geometryCodec textureFormat textureFallbacks reasons } } } }"""
+
+    budgets = {
+        tier: (await api.data(document, {"tier": tier}))["scene"]["budget"]
+        for tier in ("DESKTOP", "MOBILE", "VR")
+    }
+
+    assert budgets["MOBILE"]["tier"] == "MOBILE"
+    assert budgets["MOBILE"]["tileCacheMb"] < budgets["DESKTOP"]["tileCacheMb"]
+    assert (
+        budgets["VR"]["maxTriangles"]
+        < budgets["MOBILE"]["maxTriangles"]
+        < budgets["DESKTOP"]["maxTriangles"]
+    )
+    assert budgets["VR"]["frameRateHz"] == 72
+    assert all(b["geometryCodec"] == "EXT_meshopt_compression" for b in budgets.values())
+    assert all(b["reasons"] for b in budgets.values())
+
+
+def test_the_pipeline_builds_textures_to_each_tiers_budget():
+    from assets_pipeline.textures import PROFILE_MAX_SIZE_PX
+    from backend.domain.client_budget import BUDGETS
+
+    assert {tier.value: b.max_texture_px for tier, b in BUDGETS.items()} == PROFILE_MAX_SIZE_PX

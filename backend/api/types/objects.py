@@ -27,6 +27,7 @@ from backend.api.types.common import (
     VisibilityEnum,
     localized,
 )
+from backend.domain.client_budget import ClientBudget, budget_for
 from backend.domain.i18n import Locale, LocalizedText
 from backend.domain.live_session import LiveSession
 from backend.domain.opening_hours import DAY_CODES, OpeningHours
@@ -125,6 +126,37 @@ class LayerType:
         )
 
 
+@strawberry.type(description="A client tier's budget and formats, with the reasons for them.")
+class ClientBudgetType:
+    tier: ClientTierEnum
+    frame_rate_hz: int
+    max_triangles: int = strawberry.field(description="Triangles drawn per frame, all tiles.")
+    max_texture_px: int = strawberry.field(description="Longest side of any texture sent.")
+    tile_cache_mb: int = strawberry.field(description="Memory a tiles renderer may keep.")
+    max_screen_space_error_px: float = strawberry.field(
+        description="Refine a tile when its geometric error would exceed this on screen."
+    )
+    geometry_codec: str = strawberry.field(description="glTF extension of the tier's meshes.")
+    texture_format: str
+    texture_fallbacks: list[str]
+    reasons: list[str]
+
+    @classmethod
+    def of(cls, budget: ClientBudget) -> ClientBudgetType:
+        return cls(
+            tier=budget.tier,
+            frame_rate_hz=budget.frame_rate_hz,
+            max_triangles=budget.max_triangles,
+            max_texture_px=budget.max_texture_px,
+            tile_cache_mb=budget.tile_cache_mb,
+            max_screen_space_error_px=budget.max_screen_space_error_px,
+            geometry_codec=budget.geometry_codec,
+            texture_format=budget.texture_format,
+            texture_fallbacks=list(budget.texture_fallbacks),
+            reasons=list(budget.reasons),
+        )
+
+
 @strawberry.type(name="Scene", description="A georeferenced 3D model of part of a region.")
 class SceneType:
     scene: strawberry.Private[Scene]
@@ -153,6 +185,13 @@ class SceneType:
     @strawberry.field(description="WGS84 origin of scene coordinates (ENU: x east, y north, z up).")
     def origin(self) -> GeoPosition:
         return GeoPosition.of(self.scene.georeference.origin)
+
+    @strawberry.field(
+        description="What a client of this tier should load at most, and in which formats "
+        "(docs/client-tiers.md explains each number)."
+    )
+    def budget(self) -> ClientBudgetType:
+        return ClientBudgetType.of(budget_for(self.tier))
 
     @strawberry.field(description="Size of the modelled area east-west, metres.")
     def extent_east_m(self) -> float:
