@@ -46,11 +46,15 @@ class Level:
 
 
 def simplify_meshopt(
-    part: MeshPart, target_triangles: int, error_bound: float
+    part: MeshPart,
+    target_triangles: int,
+    error_bound: float,
+    options: int = meshoptimizer.SIMPLIFY_PRUNE,
 ) -> tuple[MeshPart | None, float]:
     """Simplify towards ``target_triangles`` without exceeding ``error_bound`` (relative
-    to the mesh extent); small disconnected pieces below the bound are pruned (a distant
-    city loses its kiosks before its towers lose their shape). None if nothing remains."""
+    to the mesh extent). By default small disconnected pieces below the bound are pruned
+    (a distant city loses its kiosks before its towers lose their shape); tiles pass
+    SIMPLIFY_LOCK_BORDER so that neighbours keep meeting. None if nothing remains."""
     positions = np.ascontiguousarray(part.positions_m, dtype=np.float32)
     attributes: list[NDArray[np.float32]] = []
     weights: list[float] = []
@@ -71,7 +75,7 @@ def simplify_meshopt(
             np.array(weights, np.float32),
             target_triangles * 3,
             error_bound,
-            meshoptimizer.SIMPLIFY_PRUNE,
+            options,
         )
     else:
         destination = np.zeros_like(flat)
@@ -84,7 +88,7 @@ def simplify_meshopt(
             vertex_count=part.vertex_count,
             target_index_count=target_triangles * 3,
             target_error=error_bound,
-            options=meshoptimizer.SIMPLIFY_PRUNE,
+            options=options,
             result_error=result,
         )
         kept, error = destination[:count], float(result[0])
