@@ -19,6 +19,7 @@ failed or killed build adds nothing that a manifest or record points to.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import multiprocessing as mp
@@ -33,6 +34,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+import brotli
+
 from assets_pipeline.build import PIPELINE_VERSION, CodecChoice, Profile
 from assets_pipeline.mesh import MeshError
 from assets_pipeline.tiles import chain_tileset, levels_from_summary
@@ -41,6 +44,12 @@ INPUT_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl"}
 SIDECAR_SUFFIXES = {".mtl", ".png", ".jpg", ".jpeg", ".webp"}
 ProgressCallback = Callable[[str, str], None]  # (asset name, step or final state)
 RECORDS = ".records"
+
+
+@dataclass(frozen=True)
+class Tiling:
+    origin: tuple[float, float, float]  # WGS84 lat°, lon°, height m of the ENU origin
+    max_leaf_triangles: int
 
 
 @dataclass
@@ -63,9 +72,9 @@ class BatchReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def cache_key(path: Path, profile: str, codec: str) -> str:
+def cache_key(path: Path, profile: str, codec: str, tiling: Tiling | None = None) -> str:
     """Input bytes, the sidecar files an OBJ/glTF may use, options and pipeline version."""
-    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{profile}|{codec}|".encode())
+    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{profile}|{codec}|{tiling}|".encode())
     digest.update(path.read_bytes())
     if path.suffix.lower() in {".obj", ".gltf"}:
         for sibling in sorted(path.parent.iterdir()):
@@ -75,9 +84,18 @@ def cache_key(path: Path, profile: str, codec: str) -> str:
     return digest.hexdigest()
 
 
-def _worker(path: str, folder: str, profile: Profile, codec: CodecChoice, pipe: Connection) -> None:
+def _worker(
+    path: str,
+    folder: str,
+    profile: Profile,
+    codec: CodecChoice,
+    tiling: Tiling | None,
+    stem: str,
+    pipe: Connection,
+) -> None:
     """Runs in a child process: build one asset into ``folder``, report through ``pipe``."""
     from assets_pipeline.build import build_scene
+    from assets_pipeline.quadtree import QuadtreeOptions, build_quadtree
     from assets_pipeline.readers import read_path
 
     try:
@@ -105,6 +123,30 @@ def _worker(path: str, folder: str, profile: Profile, codec: CodecChoice, pipe: 
         for texture_name, data in built.texture_files.items():
             (out / texture_name).write_bytes(data)  # already compressed: no .gz/.br
         summary = built.summary()
+        if tiling is not None and scene.triangle_count > tiling.max_leaf_triangles:
+            pipe.send(("step", "tiles"))
+            tiled = build_quadtree(
+                scene,
+                tiling.origin,
+                QuadtreeOptions(
+                    max_leaf_triangles=tiling.max_leaf_triangles,
+                    profile=profile,
+                    codec="meshopt" if codec == "auto" else codec,
+                ),
+            )
+            for name, data in tiled.files.items():
+                (out / name).write_bytes(data)
+                if name.endswith(".glb"):
+                    (out / f"{name}.gz").write_bytes(gzip.compress(data, 9, mtime=0))
+                    (out / f"{name}.br").write_bytes(brotli.compress(data, quality=11))
+            tileset_name = f"{stem}.tiles.json"
+            (out / tileset_name).write_text(json.dumps(tiled.tileset, indent=1), encoding="utf-8")
+            summary["quadtree"] = {
+                "tileset": tileset_name,
+                "tiles": tiled.tiles,
+                "depth": tiled.depth,
+                "max_leaf_triangles": tiling.max_leaf_triangles,
+            }
         summary["files"] = sorted(p.name for p in out.iterdir())
         pipe.send(("done", summary))
     except MeshError as error:
@@ -139,11 +181,18 @@ def run_batch(
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
     origin: tuple[float, float, float] | None = None,
+    tile_triangles: int | None = None,
 ) -> BatchReport:
     """Build every input into the content-addressed store ``out_dir`` (see the module
     docstring) and write ``manifest.json``; an unchanged input is not rebuilt. With an
     ``origin`` (WGS84 lat°, lon°, height m of the inputs' ENU origin) each asset also gets
-    a 3D Tiles tileset, ``<stem>.tileset.json``, of its LOD chain (assets_pipeline.tiles)."""
+    a 3D Tiles tileset, ``<stem>.tileset.json``, of its LOD chain (assets_pipeline.tiles),
+    and with ``tile_triangles`` too, an asset larger than that is also split into a
+    quadtree of tiles of at most that many triangles: ``<stem>.tiles.json``
+    (assets_pipeline.quadtree)."""
+    if tile_triangles is not None and origin is None:
+        raise ValueError("tiling needs an origin to place the tiles")
+    tiling = Tiling(origin, tile_triangles) if origin and tile_triangles else None
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs or os.cpu_count() or 1)
     context = mp.get_context("spawn")  # no inherited threads or locks from the caller
@@ -161,7 +210,7 @@ def run_batch(
         stem = path.stem if path.stem not in stems else f"{path.stem}-{path.suffix[1:]}"
         stems.add(stem)
         record = out_dir / RECORDS / f"{stem}.json"
-        key = cache_key(path, profile, codec)
+        key = cache_key(path, profile, codec, tiling)
         recorded = _read_record(record)
         if (
             recorded is not None
@@ -181,7 +230,9 @@ def run_batch(
             temp = Path(tempfile.mkdtemp(prefix=f".{target.stem}-", dir=out_dir))
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
-                target=_worker, args=(str(path), str(temp), profile, codec, send), daemon=True
+                target=_worker,
+                args=(str(path), str(temp), profile, codec, tiling, target.stem, send),
+                daemon=True,
             )
             process.start()
             send.close()

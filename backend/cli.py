@@ -155,6 +155,14 @@ def assets_build(
             "tileset per asset (<stem>.tileset.json)."
         ),
     ] = None,
+    tile_triangles: Annotated[
+        int | None,
+        typer.Option(
+            min=1000,
+            help="With --origin: split assets larger than this into a quadtree of tiles "
+            "of at most this many triangles (<stem>.tiles.json).",
+        ),
+    ] = None,
 ) -> None:
     """Compress meshes and textures into validated, LOD-chained GLB files."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -162,8 +170,22 @@ def assets_build(
     from assets_pipeline.batch import run_batch
 
     place = _parse_origin(origin) if origin is not None else None
+    if tile_triangles is not None and place is None:
+        raise typer.BadParameter(
+            "tiles are placed on the globe: give --origin", param_hint="--tile-triangles"
+        )
 
-    steps = ["read", "sanitize", "merge", "simplify", "textures", "optimize", "encode", "measure"]
+    steps = [
+        "read",
+        "sanitize",
+        "merge",
+        "simplify",
+        "textures",
+        "optimize",
+        "encode",
+        "measure",
+        "tiles",
+    ]
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -192,6 +214,7 @@ def assets_build(
             jobs=jobs,
             progress=progress,
             origin=place,
+            tile_triangles=tile_triangles,
         )
     for outcome in report.outcomes:
         if outcome.status == "failed":

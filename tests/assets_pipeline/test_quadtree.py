@@ -85,3 +85,25 @@ def test_the_root_is_placed_at_the_origin_and_every_tile_passes_the_validator(te
     assert all(r["issues"]["numErrors"] == 0 for r in reports.values()), [
         problems(r) for r in reports.values()
     ]
+
+
+def test_the_batch_writes_a_quadtree_beside_the_chain_for_a_large_asset(tmp_path):
+    import json
+
+    from assets_pipeline.batch import run_batch
+    from assets_pipeline.glb import write_glb
+
+    source = tmp_path / "terrain.glb"
+    source.write_bytes(write_glb([terrain_mesh(heightfield(1500, 1500, 97, seed=2, relief_m=50))]))
+    out = tmp_path / "out"
+
+    report = run_batch([source], out, jobs=1, origin=ORIGIN, tile_triangles=4000)
+
+    assert not report.failed, report.failed
+    [asset] = json.loads((out / "manifest.json").read_text())["assets"]
+    quadtree = asset["quadtree"]
+    tileset = json.loads((out / quadtree["tileset"]).read_text())
+    uris = [t["content"]["uri"] for t, _ in walk(tileset["root"])]
+    assert len(uris) == quadtree["tiles"] > 1
+    assert all((out / uri).is_file() and (out / f"{uri}.br").is_file() for uri in uris)
+    assert (out / asset["tileset"]).is_file()  # the whole-asset chain is there too
