@@ -75,6 +75,9 @@ class LocalAssetStore:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
+            # public files: nginx or a CDN origin running as another user must read them
+            # (mkstemp creates them 0600)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

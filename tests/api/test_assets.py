@@ -171,3 +171,14 @@ def test_the_store_writes_smaller_precompressed_siblings_for_compressible_files_
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(image_sha)) == [
         f"{image_sha}.png"
     ]
+
+
+def test_stored_files_are_readable_by_other_users_such_as_nginx(tmp_path):
+    from backend.asset_store import LocalAssetStore
+
+    store = LocalAssetStore(tmp_path)
+    sha = store.put(b"glTF" + bytes(1000), "glb")
+
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path.name
+    assert (tmp_path / f"{sha}.glb").is_file()
