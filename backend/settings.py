@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         default=None, description="Absolute base for asset URLs; relative URLs when unset"
     )
     graphiql: bool | None = Field(default=None, description="Defaults to on in dev mode only")
+    asset_cache_mb: int = Field(
+        default=256, ge=0, description="Memory for asset files served from RAM (immutable)"
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for live sessions across instances; in-process hub when unset",

@@ -182,3 +182,30 @@ def test_stored_files_are_readable_by_other_users_such_as_nginx(tmp_path):
     for path in tmp_path.iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path.name
     assert (tmp_path / f"{sha}.glb").is_file()
+
+
+async def test_the_memory_cache_of_the_fast_path_stays_within_its_byte_budget(tmp_path):
+    from backend.asset_store import LocalAssetStore
+    from backend.http.asset_fast_path import AssetFastPath
+    from backend.observability import Metrics
+
+    store = LocalAssetStore(tmp_path)
+    names = [f"{store.put(bytes([i]) * 3000, 'png')}.png" for i in range(5)]
+
+    async def route(scope, receive, send):  # not reached for cached, known names
+        raise AssertionError("the fast path should have answered")
+
+    fast = AssetFastPath(route, store=store, cache_bytes=7000, metrics=Metrics())
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    for name in names + names[:1]:
+        scope = {"type": "http", "method": "GET", "path": f"/assets/{name}", "headers": []}
+        await fast(scope, None, send)
+
+    assert fast._cached_bytes <= 7000
+    assert len(fast._cache) == 2  # the two most recent 3,000-byte files
+    bodies = [m["body"] for m in sent if m["type"] == "http.response.body"]
+    assert bodies[-1] == bytes([0]) * 3000  # evicted, read again, still right
