@@ -179,5 +179,6 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         service=live,
         secret=settings.live_secret,
         allowed_origins=settings.live_allowed_origins or settings.cors_origins,
+        metrics=app.state.metrics,
     )
     return app

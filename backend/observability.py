@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,6 +54,13 @@ class Metrics:
             "HTTP request latency by route template.",
             ["route", "method"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.live_connections = Gauge(
+            "twinland_live_connections",
+            "Open live-session connections by send path: direct (frames written straight "
+            "to the socket) or asgi (the slower fallback; see backend/live/direct.py).",
+            ["path"],
             registry=self.registry,
         )
 

@@ -31,6 +31,7 @@ from backend.live.protocol import (
 from backend.live.room import Tier
 from backend.live.service import Connection, LiveService, now_s
 from backend.live.tokens import JoinClaims, TokenError, verify_join_token
+from backend.observability import Metrics
 
 HELLO_TIMEOUT_S = 10.0
 PREFIX = "/live/"
@@ -63,9 +64,16 @@ class LiveEndpoint:
     (``backend.live.direct``); no other middleware has anything to do on this path."""
 
     def __init__(
-        self, app: ASGIApp, *, service: LiveService, secret: str, allowed_origins: list[str]
+        self,
+        app: ASGIApp,
+        *,
+        service: LiveService,
+        secret: str,
+        allowed_origins: list[str],
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
         self.service = service
         self.secret = secret
         self.origin_allowed = origin_checker(allowed_origins)
@@ -121,6 +129,13 @@ class LiveEndpoint:
         if connection.direct is None:  # another server: frames go through ASGI, in order
             connection.writer = asyncio.create_task(connection.write_loop())
         runtime.connections[connection.id] = connection
+        gauge = (
+            self.metrics.live_connections.labels("direct" if connection.direct else "asgi")
+            if self.metrics is not None
+            else None
+        )
+        if gauge is not None:
+            gauge.inc()
         room = runtime.room
         try:
             runtime.run(room.connect(connection.id, claims, hello, now_s(), seat))
@@ -145,6 +160,8 @@ class LiveEndpoint:
         except (WebSocketDisconnect, RuntimeError):
             pass  # RuntimeError: receive after the close we sent (another server's way)
         finally:
+            if gauge is not None:
+                gauge.dec()
             runtime.connections.pop(connection.id, None)
             if connection.writer is not None:
                 connection.writer.cancel()

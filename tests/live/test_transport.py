@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -308,3 +310,19 @@ async def test_the_graphql_subscription_carries_status_polls_and_announcements(s
     assert events[2]["text"] == "Moving to the pier"
     assert events[3]["status"] == "ENDED"
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+
+
+async def test_under_twinland_serve_live_frames_take_the_direct_path(server: LiveServer):
+    # guards backend/live/direct.py: a uvicorn upgrade that moved its internals would
+    # silently fall back to the slower ASGI path; this makes it loud
+    session = new_live_session(server)
+    client, _ = await hello(server, session, "Counted")
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(f"{server.base}/metrics")).text
+
+    direct = re.search(r'twinland_live_connections\{path="direct"\} ([\d.]+)', metrics)
+    assert direct is not None
+    assert float(direct.group(1)) >= 1  # this client, and any other test's still open
+    assert 'twinland_live_connections{path="asgi"}' not in metrics
+    await client.close()
