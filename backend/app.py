@@ -83,7 +83,9 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         live.load_bans = store.reads.live_bans
         live.save_moderation = _moderation_saver(store)
         if scene_paths:
-            report = await load_scenes(store, asset_store, list(scene_paths))
+            report = await load_scenes(
+                store, asset_store, list(scene_paths), settings.resolved_build_cache_dir
+            )
             log.info("scenes loaded", scenes=report.scenes, pois=report.pois, tours=report.tours)
         # Everything built so far (modules, schema, caches) lives as long as the process.
         # Freezing it keeps the collector from walking it again on every full collection:

@@ -79,7 +79,12 @@ def scenes_load(
         engine = create_engine(settings.resolved_database_url)
         try:
             await migrate(engine)
-            report = await load_scenes(SqlStore(engine), LocalAssetStore(settings.asset_dir), paths)
+            report = await load_scenes(
+                SqlStore(engine),
+                LocalAssetStore(settings.asset_dir),
+                paths,
+                settings.resolved_build_cache_dir,
+            )
         finally:
             await engine.dispose()
         typer.echo(

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         default=None, description="Absolute base for asset URLs; relative URLs when unset"
     )
     graphiql: bool | None = Field(default=None, description="Defaults to on in dev mode only")
+    build_cache_dir: Path | None = Field(
+        default=None,
+        description="Finished layer builds, reusable across restarts and data dirs; "
+        "defaults to <data_dir>/build-cache",
+    )
     asset_cache_mb: int = Field(
         default=256, ge=0, description="Memory for asset files served from RAM (immutable)"
     )
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def asset_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    @property
+    def resolved_build_cache_dir(self) -> Path:
+        return self.build_cache_dir or self.data_dir / "build-cache"
 
     @property
     def graphiql_enabled(self) -> bool:

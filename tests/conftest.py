@@ -7,6 +7,7 @@ depends on it. `.ci/run` starts it when it is down.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 REPO = Path(__file__).resolve().parents[1]
+# One cache of finished layer builds for the whole test session, shared by every app,
+# loader and server subprocess: each distinct demo layer goes through the pipeline once.
+BUILD_CACHE = Path(tempfile.mkdtemp(prefix="twinland-test-build-cache-"))
+os.environ.setdefault("TWINLAND_BUILD_CACHE_DIR", str(BUILD_CACHE))
 DEMO_SCENES = REPO / "scenes"
 POSTGRES_ADMIN_DSN = os.environ.get(
     "TWINLAND_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"

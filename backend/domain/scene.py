@@ -56,10 +56,15 @@ class LayerAsset:
     media_type: str
     byte_size: int
     triangle_count: int
+    # a 3D Tiles 1.1 tileset (JSON, content-addressed) of this file's LOD chain, if built
+    tileset_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise InvalidValue("asset.sha256", "must be 64 lowercase hex digits")
+        for field_name, value in (("sha256", self.sha256), ("tilesetSha256", self.tileset_sha256)):
+            if value is not None and (
+                len(value) != 64 or any(c not in "0123456789abcdef" for c in value)
+            ):
+                raise InvalidValue(f"asset.{field_name}", "must be 64 lowercase hex digits")
         if self.byte_size <= 0:
             raise InvalidValue("asset.byteSize", "must be > 0")
 

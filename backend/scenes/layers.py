@@ -1,8 +1,8 @@
-"""Layer sources → delivered GLB assets, one per client tier where the source allows.
+"""Layer sources → delivered assets, one per client tier where the source allows.
 
 Procedural sources (height-field terrain, extruded footprints) stand in for what a
-content team would upload; the asset pipeline issue replaces the plain GLB writer with
-the optimising pipeline, through this same seam.
+content team would upload; each mesh goes through the asset pipeline
+(``backend.scenes.layer_build``): a LOD chain of compressed GLBs and a 3D Tiles tileset.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from backend.asset_store import MEDIA_TYPES, LocalAssetStore
 from backend.domain.geo import GeoPoint
 from backend.domain.scene import ClientTier, Layer, LayerAsset, Scene
 from backend.scenes import manifest as m
+from backend.scenes.layer_build import LayerBuilder
 from backend.scenes.parse import ManifestError, ScenePackage
 
 # Grid samples per side for terrain by tier: desktop renders the full grid; phones and
@@ -107,25 +108,6 @@ def _footprints(
     return out
 
 
-def _glb_asset(store: LocalAssetStore, tier: ClientTier, part: MeshPart, scene: Scene) -> LayerAsset:
-    origin = scene.georeference.origin
-    data = write_glb(
-        [part],
-        extras={
-            "scene": scene.slug,
-            "origin": {"lat": origin.lat_deg, "lon": origin.lon_deg, "height_m": origin.height_m},
-            "axes": "glTF y-up: +x east, +y up, -z north (ENU metres)",
-        },
-    )
-    return LayerAsset(
-        tier=tier,
-        sha256=store.put(data, "glb"),
-        media_type=MEDIA_TYPES["glb"],
-        byte_size=len(data),
-        triangle_count=int(part.indices.shape[0]),
-    )
-
-
 def _ground_points(package: ScenePackage) -> np.ndarray[Any, np.dtype[np.float64]] | None:
     """POI positions (ENU) with their heights: the procedural ground passes through them."""
     frame = package.scene.georeference.frame
@@ -133,8 +115,12 @@ def _ground_points(package: ScenePackage) -> np.ndarray[Any, np.dtype[np.float64
     return np.array(points, dtype=np.float64) if points else None
 
 
-def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
-    """Generate every layer's assets into ``store``; the scene with its layers' assets."""
+def build_layers(
+    package: ScenePackage, store: LocalAssetStore, builder: LayerBuilder | None = None
+) -> Scene:
+    """Generate every layer's assets into ``store`` through the asset pipeline (a LOD
+    chain and a 3D Tiles tileset per tier); the scene with its layers' assets."""
+    builder = builder or LayerBuilder(store)
     scene = package.scene
     geo = scene.georeference
     terrain_source = next(
@@ -157,7 +143,7 @@ def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
     for layer in scene.layers:
         source = package.layer_sources[layer.key]
         try:
-            assets = _layer_assets(package, store, layer, source, ground)
+            assets = _layer_assets(package, store, builder, layer, source, ground)
         except MeshError as error:
             raise ManifestError(
                 package.folder / "scene.toml", f"layers.{layer.key}.source", str(error)
@@ -169,6 +155,7 @@ def build_layers(package: ScenePackage, store: LocalAssetStore) -> Scene:
 def _layer_assets(
     package: ScenePackage,
     store: LocalAssetStore,
+    builder: LayerBuilder,
     layer: Layer,
     source: m.LayerSource | m.FileSource,
     ground: Heightfield | None,
@@ -189,7 +176,7 @@ def _layer_assets(
                 land_fraction=source.land_fraction,
                 ground_points_m=_ground_points(package),
             )
-            assets.append(_glb_asset(store, tier, terrain_mesh(field, name=layer.key), scene))
+            assets.append(builder.build(tier, terrain_mesh(field, name=layer.key), scene))
         return assets
     if isinstance(source, m.FootprintsSource):
         path = _source_file(package, layer.key, source.footprints)
@@ -197,7 +184,7 @@ def _layer_assets(
         if not footprints:
             raise ManifestError(path, "features", "has no buildings")
         part = extrude_footprints(footprints, name=layer.key)
-        return [_glb_asset(store, ClientTier.DESKTOP, part, scene)]
+        return [builder.build(ClientTier.DESKTOP, part, scene)]
     path = _source_file(package, layer.key, source.file)
     return [_placed_glb(store, path)]
 

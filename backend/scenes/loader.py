@@ -8,6 +8,7 @@ from pathlib import Path
 from backend.asset_store import LocalAssetStore
 from backend.domain.region import Region
 from backend.ports import Store
+from backend.scenes.layer_build import LayerBuilder
 from backend.scenes.layers import build_layers
 from backend.scenes.parse import ManifestError, ManifestErrors, ScenePackage, read_scene_folder
 
@@ -62,11 +63,16 @@ def read_packages(paths: list[Path]) -> list[ScenePackage]:
     return packages
 
 
-async def load_scenes(store: Store, assets: LocalAssetStore, paths: list[Path]) -> LoadReport:
+async def load_scenes(
+    store: Store, assets: LocalAssetStore, paths: list[Path], build_cache: Path | None = None
+) -> LoadReport:
+    """Read, build and store scenes, all or nothing. ``build_cache`` keeps finished layer
+    builds (backend.scenes.layer_build) so that loading the same sources again is quick."""
     packages = read_packages(paths)
+    builder = LayerBuilder(assets, build_cache)
     # Assets first: content-addressed files are harmless if the transaction then fails.
     try:
-        built = [(package, build_layers(package, assets)) for package in packages]
+        built = [(package, build_layers(package, assets, builder)) for package in packages]
     except ManifestError as error:
         raise ManifestErrors([error]) from None
     pois = tours = created = pois_removed = tours_removed = 0

@@ -72,6 +72,7 @@ def _layer_out(layer: Layer) -> dict[str, Any]:
                 "media_type": asset.media_type,
                 "byte_size": asset.byte_size,
                 "triangle_count": asset.triangle_count,
+                "tileset_sha256": asset.tileset_sha256,
             }
             for asset in layer.assets
         ],
@@ -90,6 +91,7 @@ def _layer_in(value: Mapping[str, Any]) -> Layer:
                 media_type=a["media_type"],
                 byte_size=a["byte_size"],
                 triangle_count=a["triangle_count"],
+                tileset_sha256=a.get("tileset_sha256"),  # absent in rows written before
             )
             for a in value["assets"]
         ),

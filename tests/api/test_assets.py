@@ -209,3 +209,26 @@ async def test_the_memory_cache_of_the_fast_path_stays_within_its_byte_budget(tm
     assert len(fast._cache) == 2  # the two most recent 3,000-byte files
     bodies = [m["body"] for m in sent if m["type"] == "http.response.body"]
     assert bodies[-1] == bytes([0]) * 3000  # evicted, read again, still right
+
+
+async def test_each_layer_has_a_tileset_whose_tiles_are_served(api: Api):
+    data = await api.data(
+        """{ scene(slug: "namhae-coast", tier: MOBILE) { ... on Scene {
+            layers { key asset { url tilesetUrl tier } } } } }"""
+    )
+
+    for layer in data["scene"]["layers"]:
+        asset = layer["asset"]
+        tileset_path = asset["tilesetUrl"].removeprefix("http://twinland.test")
+        response = await api.http.get(tileset_path)
+        assert response.status_code == 200, layer["key"]
+        assert response.headers["content-type"] == "application/json"
+        tileset = response.json()
+        assert tileset["asset"]["version"] == "1.1"
+        tile = tileset["root"]
+        while True:  # every level of the chain is there, next to the tileset
+            assert (await api.http.head(f"/assets/{tile['content']['uri']}")).status_code == 200
+            if "children" not in tile:
+                break
+            [tile] = tile["children"]
+        assert asset["url"].endswith(tile["content"]["uri"])  # the fallback is full detail

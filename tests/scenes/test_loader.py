@@ -19,7 +19,7 @@ from backend.services import catalog
 from backend.services.live_sessions import change_live_session_status
 from backend.store.sql_store import SqlStore
 from tests import factories as f
-from tests.conftest import REPO
+from tests.conftest import BUILD_CACHE, REPO
 from tests.scenes.sample import replace_in, write_scene
 
 
@@ -38,7 +38,7 @@ async def test_a_valid_scene_loads_with_its_pois_tour_session_and_assets(
     folder = write_scene(tmp_path / "scenes")
     assets = LocalAssetStore(tmp_path / "assets")
 
-    report = await load_scenes(store, assets, [folder])
+    report = await load_scenes(store, assets, [folder], BUILD_CACHE)
 
     assert report.scenes == ["test-scene"]
     assert (report.pois, report.tours, report.live_sessions_created) == (2, 1, 1)
@@ -86,7 +86,7 @@ async def test_a_broken_manifest_names_file_field_and_reason_and_stores_nothing(
     replace_in(folder / file, old, new)
 
     with pytest.raises(ManifestErrors) as raised:
-        await load_scenes(store, LocalAssetStore(tmp_path / "assets"), [folder])
+        await load_scenes(store, LocalAssetStore(tmp_path / "assets"), [folder], BUILD_CACHE)
 
     [error] = [e for e in raised.value.errors if e.file.name == Path(file).name]
     assert field in error.field, error.message
@@ -101,7 +101,7 @@ async def test_one_broken_scene_among_several_loads_none_of_them(store: SqlStore
     replace_in(broken / "pois.toml", "lon = 129.2050", "lon = 200.0")
 
     with pytest.raises(ManifestErrors) as raised:
-        await load_scenes(store, LocalAssetStore(tmp_path / "assets"), [root])
+        await load_scenes(store, LocalAssetStore(tmp_path / "assets"), [root], BUILD_CACHE)
 
     assert {e.file.parent.name for e in raised.value.errors} == {"bad-scene"}
     assert await nothing_stored(store)
@@ -116,7 +116,7 @@ async def test_a_manifest_never_overwrites_an_api_poi_and_a_failed_load_rolls_ba
     pois = (first / "pois.toml").read_text(encoding="utf-8")
     (first / "pois.toml").write_text(pois.replace('key = "beach"', 'key = "shore"'), "utf-8")
     replace_in(first / "tours.toml", 'poi = "beach"', 'poi = "shore"')
-    await load_scenes(store, assets, [first])
+    await load_scenes(store, assets, [first], BUILD_CACHE)
     # an organiser creates "beach" through the API; the manifest then claims the same key
     await catalog.create_poi(store, f.poi("beach", 35.2, 129.2, scene_slug="first-scene"))
     (first / "pois.toml").write_text(pois, encoding="utf-8")
@@ -124,7 +124,7 @@ async def test_a_manifest_never_overwrites_an_api_poi_and_a_failed_load_rolls_ba
     write_scene(root, "second-scene")
 
     with pytest.raises(Conflict, match="managed by the API"):
-        await load_scenes(store, assets, [root])
+        await load_scenes(store, assets, [root], BUILD_CACHE)
 
     assert await store.reads.scenes_by_slug(["second-scene"]) == {}  # rolled back
     assert await scene_keys(store, "first-scene") == {"temple", "shore", "beach"}
@@ -137,14 +137,14 @@ async def test_reloading_is_idempotent_and_removes_what_the_manifest_dropped(
 ):
     folder = write_scene(tmp_path / "scenes")
     assets = LocalAssetStore(tmp_path / "assets")
-    await load_scenes(store, assets, [folder])
+    await load_scenes(store, assets, [folder], BUILD_CACHE)
     await catalog.create_poi(store, f.poi("kiosk", 35.2, 129.2, scene_slug="test-scene"))
     await change_live_session_status(store, "test-scene:briefing", LiveSessionStatus.CANCELLED)
     pois = (folder / "pois.toml").read_text(encoding="utf-8")
     (folder / "pois.toml").write_text(pois[: pois.index("[[poi]]", 10)], encoding="utf-8")
     replace_in(folder / "tours.toml", 'poi = "beach"', 'poi = "temple"')
 
-    report = await load_scenes(store, assets, [folder])
+    report = await load_scenes(store, assets, [folder], BUILD_CACHE)
 
     assert (report.pois_removed, report.live_sessions_created) == (1, 0)
     assert await scene_keys(store, "test-scene") == {"temple", "kiosk"}  # API POI untouched

@@ -88,6 +88,12 @@ class LayerAssetType:
     tier: ClientTierEnum = strawberry.field(
         description="The tier this file was made for (desktop when a tier has no own file)."
     )
+    tileset_url: str | None = strawberry.field(
+        default=None,
+        description="3D Tiles 1.1 tileset of this layer for the tier: its levels of detail "
+        "with measured geometric errors, placed on the globe (ENU → ECEF). This asset's "
+        "single GLB is the fallback for clients without a 3D Tiles renderer.",
+    )
 
 
 @strawberry.type(name="Layer", description="A layer of a scene: terrain, buildings, plans ...")
@@ -123,6 +129,11 @@ class LayerType:
             byte_size=asset.byte_size,
             triangle_count=asset.triangle_count,
             tier=asset.tier,
+            tileset_url=(
+                info.context.asset_url(asset.tileset_sha256, "json")
+                if asset.tileset_sha256
+                else None
+            ),
         )
 
 
