@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
@@ -34,6 +36,7 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 GC_THRESHOLDS = (20_000, 50, 100)
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
 def _bearer(request: HTTPConnection) -> str | None:
@@ -159,6 +162,13 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(health.router)
+    app.mount("/web", StaticFiles(directory=WEB_DIR, check_dir=False), name="web")
+
+    @app.get("/", include_in_schema=False)
+    async def viewer() -> FileResponse:
+        """The reference web viewer (web/): ?scene=<slug>&tier=desktop|mobile|vr&lang=ko."""
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
     app.include_router(assets.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))
     if settings.cors_origins:
