@@ -36,7 +36,6 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 GC_THRESHOLDS = (20_000, 50, 100)
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
 
 def _bearer(request: HTTPConnection) -> str | None:
@@ -162,12 +161,12 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(health.router)
-    app.mount("/web", StaticFiles(directory=WEB_DIR, check_dir=False), name="web")
+    app.mount("/web", StaticFiles(directory=settings.web_dir, check_dir=False), name="web")
 
     @app.get("/", include_in_schema=False)
     async def viewer() -> FileResponse:
         """The reference web viewer (web/): ?scene=<slug>&tier=desktop|mobile|vr&lang=ko."""
-        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+        return FileResponse(settings.web_dir / "index.html", media_type="text/html")
 
     app.include_router(assets.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))

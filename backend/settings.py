@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default=None, description="Absolute base for asset URLs; relative URLs when unset"
     )
     graphiql: bool | None = Field(default=None, description="Defaults to on in dev mode only")
+    web_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "web",
+        description="The reference web viewer served at / (web/ of the checkout)",
+    )
     build_cache_dir: Path | None = Field(
         default=None,
         description="Finished layer builds, reusable across restarts and data dirs; "
