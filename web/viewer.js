@@ -217,6 +217,16 @@ async function main() {
   state.layers = tilesets.length;
   if (!tilesets.length) throw new Error('this scene has no tilesets for this tier');
   earthToScene = await whenPlaced(tilesets[0]);
+  // where each tileset's root transform puts the scene's origin, as the renderer reads it
+  state.placements = await Promise.all(tilesets.map(async (tiles) => {
+    await whenPlaced(tiles);
+    const at = new THREE.Vector3().applyMatrix4(tiles.root.engineData.transform);
+    const place = {};
+    tiles.ellipsoid.getPositionToCartographic(at, place);
+    return {
+      lat: THREE.MathUtils.radToDeg(place.lat), lon: THREE.MathUtils.radToDeg(place.lon), height: place.height,
+    };
+  }));
   up.copy(sceneOfEnu([0, 0, 1])).sub(sceneOfEnu([0, 0, 0])).normalize();
   camera.up.copy(up);
   // from the south, looking north over the whole extent

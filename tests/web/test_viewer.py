@@ -103,3 +103,22 @@ def test_a_tour_plays_and_a_live_chat_round_trips_through_the_page(pages: list[d
     assert mobile["after"]["tourStops"] >= 1
     assert mobile["after"]["live"]["role"] == "attendee"
     assert "hello from the browser" in mobile["after"]["chat"]
+
+
+def test_the_renderer_puts_every_tileset_root_within_10_m_of_the_scene_origin(
+    pages: list[dict[str, Any]], server: LiveServer
+):
+    query = """query($slug: String!) {
+      scene(slug: $slug) { ... on Scene { origin { lat lon heightM } } } }"""
+    for page in pages:
+        origin = server.graphql(query, {"slug": page["request"]["scene"]})["scene"]["origin"]
+        placements = page["before"]["placements"]
+        assert len(placements) == page["before"]["layers"]
+        for placed in placements:
+            north_m = (placed["lat"] - origin["lat"]) * 111_320
+            east_m = (placed["lon"] - origin["lon"]) * 111_320 * np.cos(np.radians(origin["lat"]))
+            assert np.hypot(north_m, east_m) < 10, (page["request"]["scene"], placed)
+            assert abs(placed["height"] - origin["heightM"]) < 10, (
+                page["request"]["scene"],
+                placed,
+            )
