@@ -1,5 +1,6 @@
 """Layer meshes through the asset pipeline: per client tier, a LOD chain of compressed
-GLBs and a 3D Tiles 1.1 tileset of it, placed at the scene's origin.
+GLBs (its full-detail level is the single-file fallback) and a 3D Tiles 1.1 tileset placed
+at the scene's origin — of the chain, or for large layers a quadtree of tiles.
 
 Builds are deterministic, so they are cached by content: the key hashes the mesh, the
 tier, the origin and the pipeline version, and the record lists the files it made. A
@@ -19,11 +20,15 @@ import numpy as np
 
 from assets_pipeline.build import PIPELINE_VERSION, Profile, build_scene
 from assets_pipeline.mesh import MeshPart, Placement, SourceScene
+from assets_pipeline.quadtree import QuadtreeOptions, build_quadtree
 from assets_pipeline.textures import content_name
 from assets_pipeline.tiles import chain_tileset, levels_from_summary
 from backend.asset_store import MEDIA_TYPES, LocalAssetStore
 from backend.domain.scene import ClientTier, LayerAsset, Scene
 
+# Layers above this many triangles get a quadtree of tiles of at most this many; smaller
+# ones the tileset of their LOD chain. 32k: one tile stays a few hundred KB over the wire.
+TILE_TRIANGLES = 32_768
 PROFILES: dict[ClientTier, Profile] = {
     ClientTier.DESKTOP: "desktop",
     ClientTier.MOBILE: "mobile",
@@ -109,7 +114,18 @@ def _build(
         external_textures=True,
     )
     files = {lod.file: lod.glb for lod in built.lods} | built.texture_files
-    tileset = chain_tileset(levels_from_summary(built.summary()), place)
+    source = SourceScene([part], [Placement(0, np.eye(4))])
+    if part.triangle_count > TILE_TRIANGLES:
+        # large layers are split on the ground so a client loads only what it looks at
+        tiled = build_quadtree(
+            source,
+            place,
+            QuadtreeOptions(max_leaf_triangles=TILE_TRIANGLES, profile=PROFILES[tier]),
+        )
+        files |= tiled.files
+        tileset = tiled.tileset
+    else:
+        tileset = chain_tileset(levels_from_summary(built.summary()), place)
     tileset_bytes = json.dumps(tileset, separators=(",", ":")).encode()
     tileset_name = content_name(tileset_bytes, "json")
     files[tileset_name] = tileset_bytes
