@@ -23,6 +23,8 @@ from assets_pipeline.gltf_out import (
     Codec,
     EncodeOptions,
     OutputMesh,
+    enu_points,
+    gltf_points,
     to_gltf_matrix,
     write_compressed_glb,
 )
@@ -172,8 +174,7 @@ def _world_surface(
     offset = 0
     for group, chain in zip(groups, levels, strict=True):
         part = chain[min(k, len(chain) - 1)].part
-        p = part.positions_m.astype(np.float64)
-        local = np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1)
+        local = gltf_points(part.positions_m)
         for matrix in group.matrices:
             world = to_gltf_matrix(matrix)
             positions.append(local @ world[:3, :3].T + world[:3, 3])
@@ -349,7 +350,7 @@ def _enu_bounds(
     gltf_positions: NDArray[np.float64], pad_m: float
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """(min, max) in ENU of glTF-frame points (x east, y up, z south)."""
-    enu = np.stack([gltf_positions[:, 0], -gltf_positions[:, 2], gltf_positions[:, 1]], axis=1)
+    enu = enu_points(gltf_positions)
     low, high = enu.min(axis=0) - pad_m, enu.max(axis=0) + pad_m
     return (
         (float(low[0]), float(low[1]), float(low[2])),

@@ -87,9 +87,16 @@ def to_gltf_matrix(matrix_enu: Matrix4) -> Matrix4:
     return result
 
 
-def _gltf_points(points_enu: NDArray[np.float32]) -> NDArray[np.float64]:
+def gltf_points(points_enu: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """(n, 3) ENU (x east, y north, z up) → glTF's axes (x east, y up, z south)."""
     p = points_enu.astype(np.float64)
     return np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1)
+
+
+def enu_points(points_gltf: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """(n, 3) glTF's axes → ENU: the inverse of ``gltf_points``."""
+    p = points_gltf.astype(np.float64)
+    return np.stack([p[:, 0], -p[:, 2], p[:, 1]], axis=1)
 
 
 def _column_major(matrix: Matrix4) -> list[float]:
@@ -250,7 +257,7 @@ def write_compressed_glb(
         PositionGrid.covering(
             np.concatenate(
                 [
-                    _gltf_points(m.part.positions_m) @ to_gltf_matrix(m.matrices[0])[:3, :3].T
+                    gltf_points(m.part.positions_m) @ to_gltf_matrix(m.matrices[0])[:3, :3].T
                     + to_gltf_matrix(m.matrices[0])[:3, 3]
                     for m in baked
                 ]
@@ -267,7 +274,7 @@ def write_compressed_glb(
     images: list[dict[str, Any]] = []
     for mesh in meshes:
         part = mesh.part
-        points = _gltf_points(part.positions_m)
+        points = gltf_points(part.positions_m)
         normals = part.normals
         if len(mesh.matrices) == 1:
             world = to_gltf_matrix(mesh.matrices[0])
@@ -308,7 +315,7 @@ def write_compressed_glb(
             max=[int(v) for v in q.max(axis=0)],
         )
         if normals is not None:
-            gltf_normals = _gltf_points(normals)
+            gltf_normals = gltf_points(normals)
             if options.codec == "meshopt":
                 stream = encode_filter_oct(gltf_normals.astype(np.float32), options.normal_bits)
                 view = w.vertex_view(stream, filter_name="OCTAHEDRAL")
@@ -376,7 +383,7 @@ def _draco_primitive(
     options = w.options
     extra: dict[str, Any] = {}
     if normals is not None:
-        extra["normals"] = _gltf_points(normals)
+        extra["normals"] = gltf_points(normals)
         extra["normal_quantization_bits"] = options.normal_bits
     textured = mesh.texture is not None and part.uvs is not None
     if textured:
@@ -435,7 +442,7 @@ def _draco_primitive(
 
 def _rotate_normals(normals: NDArray[np.float32], world_gltf: Matrix4) -> NDArray[np.float32]:
     # back to ENU after applying the inverse transpose in glTF space
-    n = _gltf_points(normals) @ np.linalg.inv(world_gltf[:3, :3])
+    n = gltf_points(normals) @ np.linalg.inv(world_gltf[:3, :3])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     enu = np.stack([n[:, 0], -n[:, 2], n[:, 1]], axis=1)
     return enu.astype(np.float32)

@@ -25,7 +25,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assets_pipeline.decode import decode_glb, surface_distance
-from assets_pipeline.gltf_out import Codec, EncodeOptions, OutputMesh, write_compressed_glb
+from assets_pipeline.gltf_out import (
+    Codec,
+    EncodeOptions,
+    OutputMesh,
+    enu_points,
+    gltf_points,
+    write_compressed_glb,
+)
 from assets_pipeline.mesh import MeshError, MeshPart, SourceScene
 from assets_pipeline.steps.lod import MAX_ERROR_BOUND, simplify_meshopt
 from assets_pipeline.steps.optimize import optimize_order
@@ -171,9 +178,7 @@ def _tile(
         error = max([p99, *(c["geometricError"] for c in children)])
     else:
         error = 0.0  # the source itself
-    enu = np.stack(
-        [decoded_positions[:, 0], -decoded_positions[:, 2], decoded_positions[:, 1]], axis=1
-    )
+    enu = enu_points(decoded_positions)
     low, high = enu.min(axis=0), enu.max(axis=0)
     for child in children:
         box = child["boundingVolume"]["box"]
@@ -216,8 +221,7 @@ def _merged_gltf(parts: list[MeshPart]) -> tuple[NDArray[np.float64], NDArray[np
     """Parts as one triangle soup in glTF's frame (x east, y up, z south), as decoded."""
     positions, indices, offset = [], [], 0
     for part in parts:
-        p = part.positions_m.astype(np.float64)
-        positions.append(np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1))
+        positions.append(gltf_points(part.positions_m))
         indices.append(part.indices.astype(np.uint32) + offset)
         offset += part.vertex_count
     return np.concatenate(positions), np.concatenate(indices)

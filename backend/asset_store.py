@@ -63,25 +63,9 @@ class LocalAssetStore:
                 ("gz", gzip.compress(data, 9, mtime=0)),
             ):
                 if len(encoded) < len(data):
-                    self._write(self.root / f"{sha}.{ext}.{suffix}", encoded)
-        self._write(target, data)
+                    write_atomically(self.root / f"{sha}.{ext}.{suffix}", encoded)
+        write_atomically(target, data)
         return sha
-
-    def _write(self, target: Path, data: bytes) -> None:
-        # Write beside the target, then rename: readers never see a partial file.
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            # public files: nginx or a CDN origin running as another user must read them
-            # (mkstemp creates them 0600)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def path_for(self, name: str, encoding: str | None = None) -> Path | None:
         """The file for an asset name like ``<sha256>.glb`` (its ``encoding`` variant:
@@ -95,3 +79,20 @@ class LocalAssetStore:
             name = f"{name}.{ENCODINGS[encoding]}"
         path = self.root / name
         return path if path.is_file() else None
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write beside the target, then rename: readers never see a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        # public files: nginx or a CDN origin running as another user must read them
+        # (mkstemp creates them 0600)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import brotli
 import numpy as np
@@ -45,6 +45,9 @@ from PIL import Image
 from assets_pipeline.decode import DecodedScene, decode_glb, surface_distance
 from assets_pipeline.glb import read_glb
 from bench.bench_inputs import INPUTS
+
+if TYPE_CHECKING:
+    from assets_pipeline.build import CodecChoice
 
 REPO = Path(__file__).resolve().parents[1]
 GLTFPACK = REPO / "bench" / "gltfpack" / "node_modules" / "gltfpack" / "cli.js"
@@ -102,7 +105,7 @@ def run_gltfpack(name: str, data: bytes) -> bytes:
         return target.read_bytes()
 
 
-OUR_VARIANTS = {
+OUR_VARIANTS: dict[str, tuple[CodecChoice, bool]] = {
     # tool name: (codec, full LOD chain with error measurement?)
     "ours meshopt": ("meshopt", True),
     "ours auto": ("auto", True),
@@ -111,7 +114,7 @@ OUR_VARIANTS = {
 }
 
 
-def our_runner(codec: str = "meshopt", chain: bool = True) -> tuple[Runner | None, str]:
+def our_runner(codec: CodecChoice = "meshopt", chain: bool = True) -> tuple[Runner | None, str]:
     """build_asset's full-detail GLB, or None and why not (the pipeline may be absent).
     With ``chain`` the timed run builds and measures the whole LOD chain (what the CLI
     does, .gz/.br bodies included); without it, only level 0, no measurement and no
@@ -126,7 +129,7 @@ def our_runner(codec: str = "meshopt", chain: bool = True) -> tuple[Runner | Non
             f"{name}.glb",
             data,
             profile="desktop",
-            codec=codec,  # type: ignore[arg-type]
+            codec=codec,
             max_levels=None if chain else 1,
             measure=chain,
             precompress=chain,

@@ -149,7 +149,10 @@ def wrk(
         check=True,
     )
     os.unlink(script.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    requests = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if requests is None:
+        raise RuntimeError(f"wrk printed no request rate:\n{done.stdout}")
+    rps = float(requests.group(1))
     transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", done.stdout)
     assert transfer is not None
     scale = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0}[transfer.group(2)]

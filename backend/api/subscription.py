@@ -69,6 +69,7 @@ def to_event(frame: dict[str, Any], poll_state: dict[str, Any] | None) -> LiveSe
     kind = LiveSessionEventKind(frame["type"])
     event = LiveSessionEvent(kind=kind, seq=int(frame["seq"]))
     if kind is LiveSessionEventKind.STATUS:
+        # strawberry's enum wrapper is a value, not a type, to mypy: the domain enum is it
         event.status = LiveSessionStatus(frame["status"])  # type: ignore[assignment]
     elif kind in (LiveSessionEventKind.POLL_OPENED, LiveSessionEventKind.POLL_CLOSED):
         event.poll = _poll(frame["poll"])

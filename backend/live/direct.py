@@ -22,6 +22,7 @@ from websockets.frames import Frame, Opcode
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # pragma: no cover - uvicorn without the sansio implementation
+    # the name stays defined so DirectWriter.of can test for it and fall back to ASGI
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
 # A client with this much unsent is not reading (about 150 tick frames of 200 avatars, or

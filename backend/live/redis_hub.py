@@ -321,6 +321,7 @@ class _StateReader:
                             self.deliver(instance.decode(), state)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
+                    # redis-py leaves PubSub.aclose unannotated
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
             except (RedisError, OSError):

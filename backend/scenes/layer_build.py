@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from assets_pipeline.mesh import MeshPart, Placement, SourceScene
 from assets_pipeline.quadtree import QuadtreeOptions, build_quadtree
 from assets_pipeline.textures import content_name
 from assets_pipeline.tiles import chain_tileset, levels_from_summary
-from backend.asset_store import MEDIA_TYPES, LocalAssetStore
+from backend.asset_store import MEDIA_TYPES, LocalAssetStore, write_atomically
 from backend.domain.scene import ClientTier, LayerAsset, Scene
 
 # Layers above this many triangles get a quadtree of tiles of at most this many; smaller
@@ -88,9 +86,9 @@ class LayerBuilder:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             if not (self.cache_dir / name).is_file():
-                _write_atomically(self.cache_dir / name, data)
+                write_atomically(self.cache_dir / name, data)
         # the record last: it is only ever read with all of its files in place
-        _write_atomically(self.cache_dir / f"{key}.json", json.dumps(record).encode())
+        write_atomically(self.cache_dir / f"{key}.json", json.dumps(record).encode())
 
 
 def _key(tier: ClientTier, part: MeshPart, place: tuple[float, float, float]) -> str:
@@ -140,15 +138,3 @@ def _build(
         "files": sorted(files),
     }
     return record, files
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

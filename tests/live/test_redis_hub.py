@@ -30,7 +30,7 @@ from backend.live.protocol import (
 )
 from tests.conftest import PostgresDatabases
 from tests.live.server import LiveServer, free_port, new_live_session
-from tests.live.test_transport import close_code, hello, next_of
+from tests.live.test_transport import close_code, drop_and_resume, hello, next_of
 
 SHARED_REDIS = os.environ.get("TWINLAND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -69,33 +69,8 @@ async def test_a_client_that_drops_from_a_and_resumes_on_b_gets_exactly_what_it_
 ):
     a, b = instances
     session = new_live_session(a)
-    talker, _ = await hello(a, session, "Talker")
-    ticket = a.ticket(session, "Traveller")
-    first = await connect(f"{a.ws_base}{ticket['url']}")
-    await first.send(json.dumps({"type": "hello", "token": ticket["token"]}))
-    welcome = json.loads(await first.recv())
-    await talker.send(json.dumps({"type": "chat", "text": "one"}))
-    seen = (await next_of(first, "chat"))["seq"]
-    await first.close()
-    for text in ("two", "three"):
-        await talker.send(json.dumps({"type": "chat", "text": text}))
-    for _ in range(3):
-        await next_of(talker, "chat")
 
-    back = await connect(f"{b.ws_base}{ticket['url']}")
-    await back.send(
-        json.dumps(
-            {
-                "type": "hello",
-                "token": ticket["token"],
-                "resume": {"epoch": welcome["session"]["epoch"], "seq": seen},
-            }
-        )
-    )
-    again = json.loads(await back.recv())
-    replayed = [await next_of(back, "chat"), await next_of(back, "chat")]
-    await talker.send(json.dumps({"type": "chat", "text": "four"}))
-    live = await next_of(back, "chat")
+    seen, again, replayed, live = await drop_and_resume(a, b, session)
 
     assert again["recovered"] is True
     assert [(c["seq"], c["text"]) for c in replayed] == [(seen + 1, "two"), (seen + 2, "three")]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from backend.live.protocol import (
     CLOSE_BAD_TOKEN,
@@ -131,7 +132,7 @@ async def test_a_foreign_origin_is_refused_before_the_handshake(server: LiveServ
     session = new_live_session(server)
 
     with pytest.raises(InvalidStatus) as refused:
-        await connect(f"{server.ws_base}/live/{session}", origin="https://evil.example")  # type: ignore[arg-type]
+        await connect(f"{server.ws_base}/live/{session}", origin=Origin("https://evil.example"))
 
     assert refused.value.response.status_code == 403
 
@@ -168,11 +169,14 @@ async def test_poses_arrive_as_one_aggregated_binary_frame_per_tick(server: Live
     assert avatars["pos_cm"].tolist() == [[1250, -300, 170]]
 
 
-async def test_a_client_that_drops_and_resumes_gets_what_it_missed_exactly_once(server: LiveServer):
-    session = new_live_session(server)
-    talker, _ = await hello(server, session, "Talker")
-    ticket = server.ticket(session, "Listener")
-    listener = await connect(f"{server.ws_base}{ticket['url']}")
+async def drop_and_resume(
+    first: LiveServer, back: LiveServer, session: str
+) -> tuple[int, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """A listener on ``first`` sees one chat and drops; two more are sent; it resumes on
+    ``back`` and a fourth is sent. (seq it saw, welcome on resume, replayed, live one)."""
+    talker, _ = await hello(first, session, "Talker")
+    ticket = first.ticket(session, "Listener")
+    listener = await connect(f"{first.ws_base}{ticket['url']}")
     await listener.send(json.dumps({"type": "hello", "token": ticket["token"]}))
     welcome = json.loads(await listener.recv())
     await talker.send(json.dumps({"type": "chat", "text": "one"}))
@@ -180,24 +184,23 @@ async def test_a_client_that_drops_and_resumes_gets_what_it_missed_exactly_once(
     await listener.close()
     for text in ("two", "three"):
         await talker.send(json.dumps({"type": "chat", "text": text}))
-    await next_of(talker, "chat")
-    await next_of(talker, "chat")
-    await next_of(talker, "chat")
+    for _ in range(3):
+        await next_of(talker, "chat")
 
-    back = await connect(f"{server.ws_base}{ticket['url']}")
-    await back.send(
-        json.dumps(
-            {
-                "type": "hello",
-                "token": ticket["token"],
-                "resume": {"epoch": welcome["session"]["epoch"], "seq": seen},
-            }
-        )
-    )
-    again = json.loads(await back.recv())
-    replayed = [await next_of(back, "chat"), await next_of(back, "chat")]
+    resumed = await connect(f"{back.ws_base}{ticket['url']}")
+    resume = {"epoch": welcome["session"]["epoch"], "seq": seen}
+    await resumed.send(json.dumps({"type": "hello", "token": ticket["token"], "resume": resume}))
+    again = json.loads(await resumed.recv())
+    replayed = [await next_of(resumed, "chat"), await next_of(resumed, "chat")]
     await talker.send(json.dumps({"type": "chat", "text": "four"}))
-    live = await next_of(back, "chat")
+    live = await next_of(resumed, "chat")
+    return seen, again, replayed, live
+
+
+async def test_a_client_that_drops_and_resumes_gets_what_it_missed_exactly_once(server: LiveServer):
+    session = new_live_session(server)
+
+    seen, again, replayed, live = await drop_and_resume(server, server, session)
 
     assert again["recovered"] is True
     assert [(c["seq"], c["text"]) for c in replayed] == [(seen + 1, "two"), (seen + 2, "three")]
@@ -261,7 +264,6 @@ SUBSCRIBE = """subscription($id: ID!) {
 
 
 async def test_the_graphql_subscription_carries_status_polls_and_announcements(server: LiveServer):
-    from websockets.typing import Subprotocol
 
     session = new_live_session(server)
     host, _ = await hello(server, session, "Host", "HOST")
