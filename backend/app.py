@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
 from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.http import assets, health
+from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath
 from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
@@ -30,12 +32,18 @@ from backend.live.room import RoomConfig
 from backend.live.service import LiveService
 from backend.live.transport import LiveEndpoint
 from backend.observability import Metrics, configure_logging, log, request_observer
+from backend.publishing.queues import InProcessJobQueue, JobQueue, SaqJobQueue
+from backend.publishing.service import PublishService, build_executor
+from backend.publishing.uploads import UploadStore
 from backend.scenes.loader import load_scenes
 from backend.settings import Settings
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 GC_THRESHOLDS = (20_000, 50, 100)
+# How often queued jobs and those of silent workers are delivered again (see
+# backend.publishing.service): well under the 60 s lease, so a dead worker costs ~1.5 min.
+JOB_RECOVERY_S = 30.0
 
 
 def _bearer(request: HTTPConnection) -> str | None:
@@ -70,10 +78,23 @@ async def _not_saved(record: ModerationRecord) -> None:
     raise RuntimeError("the store is not open yet")
 
 
+async def _recover_jobs(publishing: PublishService) -> None:
+    """Deliver again, now and then, publish jobs a queue or a dead worker lost."""
+    while True:
+        try:
+            recovered = await publishing.recover()
+            if recovered:
+                log.info("publish jobs delivered again", jobs=recovered)
+        except Exception as error:  # the database or Redis is down: next round
+            log.warning("publish job recovery failed", error=repr(error))
+        await asyncio.sleep(JOB_RECOVERY_S)
+
+
 def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastAPI:
     """Build the service. ``scene_paths`` are loaded (all or nothing) after migrating."""
     configure_logging(settings.log_level, settings.log_format)
     asset_store = LocalAssetStore(settings.asset_dir)
+    uploads = UploadStore(settings.upload_dir, settings.upload_max_mb * 1024 * 1024)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +105,23 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         live.load_session = _session_loader(store)
         live.load_bans = store.reads.live_bans
         live.save_moderation = _moderation_saver(store)
+        publishing = PublishService(
+            store,
+            asset_store,
+            uploads,
+            build_executor(settings.build_processes),
+            build_cache=settings.resolved_build_cache_dir,
+            executor_reset=lambda: build_executor(settings.build_processes),
+        )
+        app.state.publishing = publishing
+        queue: JobQueue = (
+            SaqJobQueue(settings.redis_url, workers=settings.job_workers)
+            if settings.redis_url
+            else InProcessJobQueue(workers=max(1, settings.job_workers))
+        )
+        publishing.deliver_with(queue.enqueue)
+        await queue.start(publishing.run)
+        recovery = asyncio.create_task(_recover_jobs(publishing))
         if scene_paths:
             report = await load_scenes(
                 store, asset_store, list(scene_paths), settings.resolved_build_cache_dir
@@ -108,6 +146,9 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         finally:
             # live clients get "going away": reconnect and resume on another instance
             await live.close(CLOSE_GOING_AWAY, "server shutting down")
+            recovery.cancel()
+            await queue.close()
+            publishing.executor.shutdown(wait=False, cancel_futures=True)
             await store.close()
 
     app = FastAPI(
@@ -139,6 +180,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         poll=live.poll,
     )
     app.state.asset_store = asset_store
+    app.state.uploads = uploads
     app.state.metrics = Metrics()
 
     async def context_getter(request: HTTPConnection) -> Context:  # HTTP and WebSocket
@@ -150,6 +192,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             admin_token=settings.admin_token,
             asset_base_url=base,
             live=live_access,
+            publishing=getattr(request.app.state, "publishing", None),
         )
 
     graphql = GraphQLRouter(
@@ -169,6 +212,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         return FileResponse(settings.web_dir / "index.html", media_type="text/html")
 
     app.include_router(assets.router)
+    app.include_router(uploads_http.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))
     if settings.cors_origins:
         app.add_middleware(

@@ -1,8 +1,9 @@
-"""The ``twinland`` command: serve, load scenes, export the schema."""
+"""The ``twinland`` command: serve, load or build scenes, run workers, export the schema."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -101,6 +102,49 @@ def scenes_load(
         for error in errors.errors:
             typer.echo(f"  {error.message}", err=True)
         raise typer.Exit(1) from None
+
+
+@scenes_app.command("build")
+def scenes_build(
+    folder: Annotated[Path, typer.Argument(help="One scene folder (scenes/<slug>).")],
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Build a scene's sources through the asset pipeline and publish a new version
+    (atomically; unchanged layers are reused, an unchanged scene makes no version)."""
+    from backend.domain.errors import DomainError
+    from backend.domain.publishing import JobStatus
+    from backend.publishing.commands import build_scene_folder, describe
+    from backend.scenes.parse import ManifestErrors
+
+    settings = _settings()
+    try:
+        job = asyncio.run(build_scene_folder(settings, folder, progress))
+    except ManifestErrors as errors:
+        typer.echo(f"nothing published: {len(errors.errors)} problem(s)", err=True)
+        for error in errors.errors:
+            typer.echo(f"  {error.message}", err=True)
+        raise typer.Exit(1) from None
+    except DomainError as error:
+        typer.echo(f"nothing published: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(describe(job), err=job.status is not JobStatus.SUCCEEDED)
+    if job.status is not JobStatus.SUCCEEDED:
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker() -> None:
+    """Run publish jobs from the Redis queue (TWINLAND_REDIS_URL) until interrupted;
+    start as many as there are machines to share the asset pipeline's work."""
+    from backend.publishing.commands import run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        typer.echo("twinland worker needs TWINLAND_REDIS_URL (jobs run in-process without)")
+        raise typer.Exit(2)
+    typer.echo(f"twinland worker: publish jobs from {settings.redis_url}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings))
 
 
 @schema_app.command("export")

@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         default=None,
         description="Redis for live sessions across instances; in-process hub when unset",
     )
+    upload_max_mb: int = Field(
+        default=256, ge=1, le=4096, description="Largest model accepted by POST /uploads"
+    )
+    job_workers: int = Field(
+        default=1,
+        ge=0,
+        le=32,
+        description="Publish jobs this process runs at once; 0: none (with Redis, leave them "
+        "to `twinland worker` processes)",
+    )
+    build_processes: int = Field(
+        default=1, ge=1, le=32, description="Worker processes for the asset pipeline's CPU work"
+    )
     live_secret: str = Field(
         default=DEV_LIVE_SECRET, description="Signs live-session join tokens (HS256)"
     )
@@ -96,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def asset_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def resolved_build_cache_dir(self) -> Path:

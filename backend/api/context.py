@@ -18,6 +18,7 @@ from backend.domain.region import Region
 from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Reads, Store
+from backend.publishing.service import PublishService
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -77,16 +78,32 @@ class Context(BaseContext):
         admin_token: str,
         asset_base_url: str,
         live: LiveAccess | None = None,
+        publishing: PublishService | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.live = live
+        self.publishing = publishing
+        self._admin_token = admin_token
         self.loaders = Loaders(store.reads)
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")
         self.is_organiser = bearer_token is not None and hmac.compare_digest(
             bearer_token.encode(), admin_token.encode()
         )
+
+    def is_organiser_connection(self) -> bool:
+        """For subscriptions: browsers cannot set headers on a WebSocket, so the token may
+        also come in graphql-transport-ws's connection_init payload (``authorization``)."""
+        if self.is_organiser:
+            return True
+        params = self.connection_params if isinstance(self.connection_params, dict) else {}
+        value = params.get("authorization") or params.get("Authorization")
+        if not isinstance(value, str):
+            return False
+        scheme, _, token = value.partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else value.strip()
+        return bool(token) and hmac.compare_digest(token.encode(), self._admin_token.encode())
 
     def locale(self, requested: Locale | None) -> Locale | None:
         """An explicit ``lang`` argument wins over Accept-Language."""

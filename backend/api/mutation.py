@@ -25,6 +25,7 @@ from backend.api.inputs import (
     to_poi,
     to_tour,
 )
+from backend.api.publishing import PublishingMutation
 from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
 from backend.domain.errors import DomainError
@@ -54,7 +55,7 @@ KEY_DESCRIPTION = "Key unique within the scene ([a-z0-9-]); generated when absen
 
 
 @strawberry.type
-class Mutation:
+class Mutation(PublishingMutation):
     @strawberry.mutation(description="Create a POI in a scene (organisers).")
     async def create_poi(
         self,

@@ -9,6 +9,7 @@ import strawberry
 from backend.api.context import Context
 from backend.api.errors import InvalidArgumentError, NotFoundError, from_domain
 from backend.api.inputs import PoiFilterInput, to_filter
+from backend.api.publishing import PublishingQuery
 from backend.api.types.common import ClientTierEnum, LiveSessionStatusEnum
 from backend.api.types.objects import (
     CtxInfo,
@@ -93,7 +94,7 @@ async def _scene(context: Context, slug: str, argument: str = "slug") -> SceneTy
 
 
 @strawberry.type
-class Query:
+class Query(PublishingQuery):
     @strawberry.field(description="Every region, by slug.")
     async def regions(self, info: CtxInfo) -> list[RegionType]:
         return [RegionType(region=r) for r in await info.context.store.reads.regions()]

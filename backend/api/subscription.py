@@ -10,6 +10,7 @@ from typing import Any
 
 import strawberry
 
+from backend.api.publishing import PublishingSubscription
 from backend.api.types.common import LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo
 from backend.domain.live_session import LiveSessionStatus
@@ -88,7 +89,7 @@ def to_event(frame: dict[str, Any], poll_state: dict[str, Any] | None) -> LiveSe
 
 
 @strawberry.type
-class Subscription:
+class Subscription(PublishingSubscription):
     @strawberry.subscription(
         description="A live session's status changes, polls and tallies, announcements, "
         "spotlight and scene switches as they happen. Completes when the session ends; "

@@ -75,6 +75,9 @@ class Layer:
     kind: LayerKind
     name: LocalizedText
     assets: tuple[LayerAsset, ...] = ()
+    # What the assets were built from (sources, build options, pipeline version), hashed:
+    # a publish whose layer has the same digest reuses the assets instead of rebuilding.
+    source_digest: str | None = None
 
     def __post_init__(self) -> None:
         validate_slug("layer.key", self.key)
@@ -96,6 +99,8 @@ class Scene:
     description: LocalizedText | None
     georeference: Georeference
     layers: tuple[Layer, ...] = field(default=())
+    # The published version these layers are (backend.domain.publishing); 0: never published
+    version: int = 0
 
     def __post_init__(self) -> None:
         validate_slug("scene.slug", self.slug)

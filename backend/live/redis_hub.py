@@ -104,7 +104,8 @@ class RedisHub:
         return f"{self.prefix}:{{{session_id}}}:{part}"
 
     async def ping(self) -> None:
-        await self.redis.ping()
+        # redis-py 7 types ping() for both clients as Awaitable[bool] | bool
+        await self.redis.ping()  # type: ignore[misc]
 
     async def epoch(self, session_id: str) -> str:
         key = self.key(session_id, "epoch")

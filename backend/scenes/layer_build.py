@@ -42,13 +42,18 @@ class LayerBuilder:
         self.store = store
         self.cache_dir = cache_dir
 
-    def build(self, tier: ClientTier, part: MeshPart, scene: Scene) -> LayerAsset:
+    def build(
+        self, tier: ClientTier, source: MeshPart | SourceScene, scene: Scene, name: str
+    ) -> LayerAsset:
+        """The layer asset of ``source`` (ENU metres around the scene's origin) for ``tier``."""
+        if isinstance(source, MeshPart):
+            source = SourceScene([source], [Placement(0, np.eye(4))])
         origin = scene.georeference.origin
         place = (origin.lat_deg, origin.lon_deg, origin.height_m)
-        key = _key(tier, part, place)
+        key = _key(tier, source, place, name)
         record = self._recall(key)
         if record is None:
-            record, files = _build(tier, part, place, scene.slug)
+            record, files = _build(tier, source, place, f"{scene.slug}/{name}")
             self._remember(key, record, files)
         else:
             files = {name: self._cached(name) for name in record["files"]}
@@ -91,29 +96,32 @@ class LayerBuilder:
         write_atomically(self.cache_dir / f"{key}.json", json.dumps(record).encode())
 
 
-def _key(tier: ClientTier, part: MeshPart, place: tuple[float, float, float]) -> str:
-    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{tier.value}|{place}|".encode())
-    for array in (part.positions_m, part.indices, part.normals, part.uvs, part.colors_rgba):
-        digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
-    digest.update(repr((part.name, part.base_color_rgba, part.roughness, part.metallic)).encode())
-    if part.base_color_texture is not None:
-        digest.update(part.base_color_texture.data)
+def _key(
+    tier: ClientTier, source: SourceScene, place: tuple[float, float, float], name: str
+) -> str:
+    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{tier.value}|{place}|{name}|".encode())
+    for part in source.parts:
+        for array in (part.positions_m, part.indices, part.normals, part.uvs, part.colors_rgba):
+            digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+        digest.update(
+            repr((part.name, part.base_color_rgba, part.roughness, part.metallic)).encode()
+        )
+        if part.base_color_texture is not None:
+            digest.update(part.base_color_texture.data)
+    for placement in source.placements:
+        digest.update(f"{placement.part}|".encode())
+        digest.update(np.ascontiguousarray(placement.matrix, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
 def _build(
-    tier: ClientTier, part: MeshPart, place: tuple[float, float, float], scene_slug: str
+    tier: ClientTier, source: SourceScene, place: tuple[float, float, float], name: str
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     built = build_scene(
-        f"{scene_slug}/{part.name}",
-        SourceScene([part], [Placement(0, np.eye(4))]),
-        profile=PROFILES[tier],
-        codec="meshopt",
-        external_textures=True,
+        name, source, profile=PROFILES[tier], codec="meshopt", external_textures=True
     )
     files = {lod.file: lod.glb for lod in built.lods} | built.texture_files
-    source = SourceScene([part], [Placement(0, np.eye(4))])
-    if part.triangle_count > TILE_TRIANGLES:
+    if source.triangle_count > TILE_TRIANGLES:
         # large layers are split on the ground so a client loads only what it looks at
         tiled = build_quadtree(
             source,

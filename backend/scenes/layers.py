@@ -7,20 +7,20 @@ content team would upload; each mesh goes through the asset pipeline
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import trimesh
 
-from assets_pipeline.glb import write_glb
-from assets_pipeline.mesh import MeshError, MeshPart
+from assets_pipeline.build import PIPELINE_VERSION
+from assets_pipeline.mesh import MeshError
 from assets_pipeline.procedural.footprints import Footprint, extrude_footprints
 from assets_pipeline.procedural.terrain import Heightfield, heightfield, terrain_mesh
-from backend.asset_store import MEDIA_TYPES, LocalAssetStore
+from assets_pipeline.readers import read_asset
+from backend.asset_store import LocalAssetStore
 from backend.domain.geo import GeoPoint
 from backend.domain.scene import ClientTier, Layer, LayerAsset, Scene
 from backend.scenes import manifest as m
@@ -33,9 +33,9 @@ TERRAIN_SAMPLES = {ClientTier.DESKTOP: 257, ClientTier.MOBILE: 129, ClientTier.V
 MAX_SOURCE_BYTES = 64 * 1024 * 1024
 
 
-def _color(hex_color: str | None, default: tuple[float, float, float, float]) -> tuple[
-    float, float, float, float
-]:
+def _color(
+    hex_color: str | None, default: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
     if not hex_color or len(hex_color) != 7 or not hex_color.startswith("#"):
         return default
     try:
@@ -62,9 +62,7 @@ def _source_file(package: ScenePackage, layer_key: str, relative: str) -> Path:
     return path
 
 
-def _footprints(
-    package: ScenePackage, path: Path, ground: Heightfield | None
-) -> list[Footprint]:
+def _footprints(package: ScenePackage, path: Path, ground: Heightfield | None) -> list[Footprint]:
     try:
         collection: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -115,41 +113,84 @@ def _ground_points(package: ScenePackage) -> np.ndarray[Any, np.dtype[np.float64
     return np.array(points, dtype=np.float64) if points else None
 
 
+def layer_source_digest(package: ScenePackage, layer_key: str) -> str:
+    """What a layer's assets are a function of, hashed: the pipeline version, where the
+    scene stands, every layer source of the scene and the files they name (footprints sit
+    on the terrain), and the POIs (the procedural ground passes through them). Equal
+    digests: the published assets can be reused as they are."""
+    scene = package.scene
+    digest = hashlib.sha256(f"{PIPELINE_VERSION}|{layer_key}|".encode())
+    digest.update(repr(scene.georeference).encode())
+    digest.update(repr(sorted(TERRAIN_SAMPLES.items())).encode())
+    for key, source in sorted(package.layer_sources.items()):
+        digest.update(f"|{key}|{source.model_dump_json()}".encode())
+        named = getattr(source, "footprints", None) or getattr(source, "file", None)
+        if named is not None:
+            digest.update(_source_file(package, key, named).read_bytes())
+    if any(isinstance(s, m.HeightfieldSource) for s in package.layer_sources.values()):
+        digest.update(repr([poi.location for poi in package.pois]).encode())
+    return digest.hexdigest()
+
+
 def build_layers(
-    package: ScenePackage, store: LocalAssetStore, builder: LayerBuilder | None = None
+    package: ScenePackage,
+    store: LocalAssetStore,
+    builder: LayerBuilder | None = None,
+    published: Scene | None = None,
 ) -> Scene:
     """Generate every layer's assets into ``store`` through the asset pipeline (a LOD
-    chain and a 3D Tiles tileset per tier); the scene with its layers' assets."""
+    chain and a 3D Tiles tileset per tier); the scene with its layers' assets. A layer of
+    ``published`` (the scene's current version) with the same source digest is reused."""
     builder = builder or LayerBuilder(store)
-    scene = package.scene
-    geo = scene.georeference
+    layers = [
+        build_layer(package, store, builder, layer.key, published) for layer in package.scene.layers
+    ]
+    return replace(package.scene, layers=tuple(layers))
+
+
+def build_layer(
+    package: ScenePackage,
+    store: LocalAssetStore,
+    builder: LayerBuilder,
+    layer_key: str,
+    published: Scene | None = None,
+) -> Layer:
+    """One layer of the package, built (or reused from ``published``) with its digest."""
+    layer = next(layer for layer in package.scene.layers if layer.key == layer_key)
+    digest = layer_source_digest(package, layer_key)
+    if published is not None:
+        for old in published.layers:
+            if old.key == layer_key and old.source_digest == digest:
+                return replace(layer, assets=old.assets, source_digest=digest)
+    source = package.layer_sources[layer.key]
+    try:
+        assets = _layer_assets(package, store, builder, layer, source, _ground(package))
+    except MeshError as error:
+        raise ManifestError(
+            package.folder / "scene.toml", f"layers.{layer.key}.source", str(error)
+        ) from None
+    return replace(layer, assets=tuple(assets), source_digest=digest)
+
+
+def _ground(package: ScenePackage) -> Heightfield | None:
+    """The terrain at full detail, which footprints stand on (None: no terrain layer)."""
+    geo = package.scene.georeference
     terrain_source = next(
         (s for s in package.layer_sources.values() if isinstance(s, m.HeightfieldSource)), None
     )
-    ground = None
-    if terrain_source is not None:
-        ground = heightfield(
-            geo.extent_east_m,
-            geo.extent_north_m,
-            TERRAIN_SAMPLES[ClientTier.DESKTOP],
-            seed=terrain_source.seed,
-            relief_m=terrain_source.relief_m,
-            sea_level_m=terrain_source.sea_level_m,
-            coast=terrain_source.coast,
-            land_fraction=terrain_source.land_fraction,
-            ground_points_m=_ground_points(package),
-        )
-    layers: list[Layer] = []
-    for layer in scene.layers:
-        source = package.layer_sources[layer.key]
-        try:
-            assets = _layer_assets(package, store, builder, layer, source, ground)
-        except MeshError as error:
-            raise ManifestError(
-                package.folder / "scene.toml", f"layers.{layer.key}.source", str(error)
-            ) from None
-        layers.append(replace(layer, assets=tuple(assets)))
-    return replace(scene, layers=tuple(layers))
+    if terrain_source is None:
+        return None
+    return heightfield(
+        geo.extent_east_m,
+        geo.extent_north_m,
+        TERRAIN_SAMPLES[ClientTier.DESKTOP],
+        seed=terrain_source.seed,
+        relief_m=terrain_source.relief_m,
+        sea_level_m=terrain_source.sea_level_m,
+        coast=terrain_source.coast,
+        land_fraction=terrain_source.land_fraction,
+        ground_points_m=_ground_points(package),
+    )
 
 
 def _layer_assets(
@@ -176,7 +217,8 @@ def _layer_assets(
                 land_fraction=source.land_fraction,
                 ground_points_m=_ground_points(package),
             )
-            assets.append(builder.build(tier, terrain_mesh(field, name=layer.key), scene))
+            mesh = terrain_mesh(field, name=layer.key)
+            assets.append(builder.build(tier, mesh, scene, layer.key))
         return assets
     if isinstance(source, m.FootprintsSource):
         path = _source_file(package, layer.key, source.footprints)
@@ -184,27 +226,15 @@ def _layer_assets(
         if not footprints:
             raise ManifestError(path, "features", "has no buildings")
         part = extrude_footprints(footprints, name=layer.key)
-        return [builder.build(ClientTier.DESKTOP, part, scene)]
+        return [builder.build(ClientTier.DESKTOP, part, scene, layer.key)]
     path = _source_file(package, layer.key, source.file)
-    return [_placed_glb(store, path)]
+    return model_assets(builder, scene, layer.key, path.name, path.read_bytes())
 
 
-def _placed_glb(store: LocalAssetStore, path: Path) -> LayerAsset:
-    """An existing GLB, checked by parsing it; the pipeline issue will optimise it too."""
-    if path.suffix.lower() != ".glb":
-        raise ManifestError(path, "", "only .glb files can be placed as layers for now")
-    data = path.read_bytes()
-    if data[:4] != b"glTF":
-        raise ManifestError(path, "", "is not a GLB file (bad magic)")
-    try:
-        loaded = trimesh.load_scene(file_obj=io.BytesIO(data), file_type="glb")
-        triangles = int(sum(len(g.faces) for g in loaded.geometry.values()))
-    except Exception as error:
-        raise ManifestError(path, "", f"cannot be parsed as glTF: {error}") from None
-    return LayerAsset(
-        tier=ClientTier.DESKTOP,
-        sha256=store.put(data, "glb"),
-        media_type=MEDIA_TYPES["glb"],
-        byte_size=len(data),
-        triangle_count=triangles,
-    )
+def model_assets(
+    builder: LayerBuilder, scene: Scene, layer_key: str, file_name: str, data: bytes
+) -> list[LayerAsset]:
+    """A content team's model (GLB, glTF, OBJ, PLY, STL; y-up, metres, its origin at the
+    scene's) through the pipeline for every tier: each gets its own LOD chain and tiles."""
+    source = read_asset(file_name, data)
+    return [builder.build(tier, source, scene, layer_key) for tier in ClientTier]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backend.asset_store import LocalAssetStore
 from backend.domain.region import Region
-from backend.ports import Store
+from backend.domain.scene import Scene
+from backend.ports import Store, Writes
+from backend.publishing.versions import Published, publish_layers
 from backend.scenes.layer_build import LayerBuilder
 from backend.scenes.layers import build_layers
 from backend.scenes.parse import ManifestError, ManifestErrors, ScenePackage, read_scene_folder
@@ -16,6 +19,7 @@ from backend.scenes.parse import ManifestError, ManifestErrors, ScenePackage, re
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     scenes: list[str]
+    versions: dict[str, int]  # each scene's current version after the load
     pois: int
     tours: int
     live_sessions_created: int
@@ -70,39 +74,64 @@ async def load_scenes(
     builds (backend.scenes.layer_build) so that loading the same sources again is quick."""
     packages = read_packages(paths)
     builder = LayerBuilder(assets, build_cache)
+    published = await store.reads.scenes_by_slug([p.scene.slug for p in packages])
     # Assets first: content-addressed files are harmless if the transaction then fails.
     try:
-        built = [(package, build_layers(package, assets, builder)) for package in packages]
+        built = [
+            (package, build_layers(package, assets, builder, published.get(package.scene.slug)))
+            for package in packages
+        ]
     except ManifestError as error:
         raise ManifestErrors([error]) from None
-    pois = tours = created = pois_removed = tours_removed = 0
+    totals = StoredContent()
+    versions: dict[str, int] = {}
     async with store.transaction() as tx:
         for package, scene in built:
             await tx.lock_scene(scene.slug)
-            await tx.upsert_region(package.region)
-            await tx.upsert_scene(scene)
-            for poi in package.pois:
-                await tx.upsert_poi(poi, "manifest")
-            for tour in package.tours:
-                await tx.upsert_tour(tour, "manifest")
-            tours_removed += await tx.delete_tours(
-                scene.slug, [t.key for t in package.tours], "manifest"
-            )
-            pois_removed += await tx.delete_pois(
-                scene.slug, [p.key for p in package.pois], "manifest"
-            )
-            existing = await tx.live_sessions_by_id([s.id for s in package.live_sessions])
-            for session in package.live_sessions:
-                if session.id not in existing:
-                    await tx.insert_live_session(session)
-                    created += 1
-            pois += len(package.pois)
-            tours += len(package.tours)
+            outcome = await store_package(tx, package, scene, None, totals)
+            versions[scene.slug] = outcome.version
     return LoadReport(
         scenes=[package.scene.slug for package in packages],
-        pois=pois,
-        tours=tours,
-        live_sessions_created=created,
-        pois_removed=pois_removed,
-        tours_removed=tours_removed,
+        versions=versions,
+        pois=totals.pois,
+        tours=totals.tours,
+        live_sessions_created=totals.live_sessions_created,
+        pois_removed=totals.pois_removed,
+        tours_removed=totals.tours_removed,
     )
+
+
+@dataclass(slots=True)
+class StoredContent:
+    pois: int = 0
+    tours: int = 0
+    live_sessions_created: int = 0
+    pois_removed: int = 0
+    tours_removed: int = 0
+
+
+async def store_package(
+    tx: Writes, package: ScenePackage, scene: Scene, job_id: str | None, totals: StoredContent
+) -> Published:
+    """Inside ``tx`` (holding the scene's lock): the region, the built ``scene`` as the
+    current version (if its layers changed), and the package's POIs, tours and sessions."""
+    await tx.upsert_region(package.region)
+    outcome = await publish_layers(tx, scene, scene.layers, job_id, datetime.now(UTC))
+    for poi in package.pois:
+        await tx.upsert_poi(poi, "manifest")
+    for tour in package.tours:
+        await tx.upsert_tour(tour, "manifest")
+    totals.tours_removed += await tx.delete_tours(
+        scene.slug, [t.key for t in package.tours], "manifest"
+    )
+    totals.pois_removed += await tx.delete_pois(
+        scene.slug, [p.key for p in package.pois], "manifest"
+    )
+    existing = await tx.live_sessions_by_id([s.id for s in package.live_sessions])
+    for session in package.live_sessions:
+        if session.id not in existing:
+            await tx.insert_live_session(session)
+            totals.live_sessions_created += 1
+    totals.pois += len(package.pois)
+    totals.tours += len(package.tours)
+    return outcome

@@ -11,6 +11,7 @@ from backend.domain.i18n import Locale, LocalizedText
 from backend.domain.live_session import LiveSession, LiveSessionStatus, Visibility
 from backend.domain.opening_hours import OpeningHours, WeeklyInterval
 from backend.domain.poi import MediaKind, MediaRef, Poi, PoiCategory
+from backend.domain.publishing import JobFailure, JobKind, JobStatus, PublishJob, SceneVersion
 from backend.domain.region import Region
 from backend.domain.scene import ClientTier, Georeference, Layer, LayerAsset, LayerKind, Scene
 from backend.domain.text_search import index_tokens, normalize, search_text
@@ -76,6 +77,7 @@ def _layer_out(layer: Layer) -> dict[str, Any]:
             }
             for asset in layer.assets
         ],
+        "source_digest": layer.source_digest,
     }
 
 
@@ -95,6 +97,7 @@ def _layer_in(value: Mapping[str, Any]) -> Layer:
             )
             for a in value["assets"]
         ),
+        source_digest=value.get("source_digest"),
     )
 
 
@@ -110,8 +113,17 @@ def scene_row(scene: Scene) -> dict[str, Any]:
         "origin_height_m": geo.origin.height_m,
         "extent_east_m": geo.extent_east_m,
         "extent_north_m": geo.extent_north_m,
-        "layers": [_layer_out(layer) for layer in scene.layers],
+        "layers": layers_out(scene.layers),
+        "version": scene.version,
     }
+
+
+def layers_out(layers: tuple[Layer, ...]) -> list[dict[str, Any]]:
+    return [_layer_out(layer) for layer in layers]
+
+
+def layers_in(values: list[Mapping[str, Any]]) -> tuple[Layer, ...]:
+    return tuple(_layer_in(layer) for layer in values)
 
 
 def scene_from(row: Row) -> Scene:
@@ -125,7 +137,84 @@ def scene_from(row: Row) -> Scene:
             row["extent_east_m"],
             row["extent_north_m"],
         ),
-        layers=tuple(_layer_in(layer) for layer in row["layers"]),
+        layers=layers_in(row["layers"]),
+        version=row["version"],
+    )
+
+
+def scene_version_row(version: SceneVersion) -> dict[str, Any]:
+    return {
+        "scene_slug": version.scene_slug,
+        "version": version.version,
+        "layers": layers_out(version.layers),
+        "published_at": version.published_at,
+        "job_id": version.job_id,
+    }
+
+
+def scene_version_from(row: Row) -> SceneVersion:
+    return SceneVersion(
+        scene_slug=row["scene_slug"],
+        version=row["version"],
+        layers=layers_in(row["layers"]),
+        published_at=row["published_at"],
+        job_id=row["job_id"],
+    )
+
+
+def publish_job_row(job: PublishJob) -> dict[str, Any]:
+    failure = job.failure
+    return {
+        "id": job.id,
+        "scene_slug": job.scene_slug,
+        "kind": job.kind.value,
+        "status": job.status.value,
+        "base_version": job.base_version,
+        "layer_key": job.layer_key,
+        "upload_sha256": job.upload_sha256,
+        "upload_name": job.upload_name,
+        "source_path": job.source_path,
+        "step": job.step,
+        "progress": job.progress,
+        "attempts": job.attempts,
+        "error_code": failure.code if failure else None,
+        "error_message": failure.message if failure else None,
+        "error_retryable": failure.retryable if failure else None,
+        "result_version": job.result_version,
+        "unchanged": job.unchanged,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def publish_job_from(row: Row) -> PublishJob:
+    failure = (
+        JobFailure(row["error_code"], row["error_message"] or "", bool(row["error_retryable"]))
+        if row["error_code"]
+        else None
+    )
+    return PublishJob(
+        id=row["id"],
+        scene_slug=row["scene_slug"],
+        kind=JobKind(row["kind"]),
+        status=JobStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        base_version=row["base_version"],
+        layer_key=row["layer_key"],
+        upload_sha256=row["upload_sha256"],
+        upload_name=row["upload_name"],
+        source_path=row["source_path"],
+        step=row["step"],
+        progress=row["progress"],
+        attempts=row["attempts"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        failure=failure,
+        result_version=row["result_version"],
+        unchanged=row["unchanged"],
     )
 
 

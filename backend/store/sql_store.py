@@ -29,6 +29,7 @@ from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
 from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
+from backend.store.publishing_sql import PublishingReads, PublishingWrites
 from backend.store.tables import (
     live_moderation,
     live_sessions,
@@ -49,7 +50,7 @@ FIRST_RING_M = 250.0
 RING_GROWTH = 4.0
 
 
-class SqlReads:
+class SqlReads(PublishingReads):
     """Queries; each runs on its own pooled connection unless bound to a transaction."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
@@ -258,7 +259,7 @@ class SqlReads:
         return [codec.live_session_from(row) for row in await self._rows(stmt)]
 
 
-class SqlWrites(SqlReads):
+class SqlWrites(SqlReads, PublishingWrites):
     """Changes on one transaction's connection; the caller commits or rolls back."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:

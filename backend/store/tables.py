@@ -37,7 +37,48 @@ scenes = sa.Table(
     sa.Column("extent_north_m", sa.Float, nullable=False),
     sa.Column("layers", Json, nullable=False),  # ordered; each with its per-tier assets
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # the published version ``layers`` are (a copy of scene_versions' row, for one read)
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_scenes_region_slug", "region_slug"),
+)
+
+# Every published state of a scene's layers; rows are never changed or deleted.
+scene_versions = sa.Table(
+    "scene_versions",
+    metadata,
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("layers", Json, nullable=False),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+    sa.Column("job_id", sa.String(36)),
+)
+
+publish_jobs = sa.Table(
+    "publish_jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("scene_slug", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("base_version", sa.Integer, nullable=False),
+    sa.Column("layer_key", sa.String(64)),
+    sa.Column("upload_sha256", sa.String(64)),
+    sa.Column("upload_name", sa.String(200)),
+    sa.Column("source_path", sa.String(1000)),
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("progress", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.String(2000)),
+    sa.Column("error_retryable", sa.Boolean),
+    sa.Column("result_version", sa.Integer),
+    sa.Column("unchanged", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Index("ix_publish_jobs_scene_created", "scene_slug", "created_at"),
+    sa.Index("ix_publish_jobs_status", "status"),
 )
 
 pois = sa.Table(

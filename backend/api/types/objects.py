@@ -32,6 +32,7 @@ from backend.domain.i18n import Locale, LocalizedText
 from backend.domain.live_session import LiveSession
 from backend.domain.opening_hours import DAY_CODES, OpeningHours
 from backend.domain.poi import MediaRef, Poi
+from backend.domain.publishing import SceneVersion
 from backend.domain.region import Region
 from backend.domain.scene import ClientTier, Layer, Scene
 from backend.domain.tour import Tour, TourStop
@@ -219,10 +220,45 @@ class SceneType:
             for layer in self.scene.layers
         ]
 
+    @strawberry.field(
+        description="The published version `layers` belong to (0: none published yet). "
+        "Versions are switched atomically: layers of two versions are never mixed."
+    )
+    def version(self) -> int:
+        return self.scene.version
+
+    @strawberry.field(description="Every published version of the scene, newest first.")
+    async def versions(self, info: CtxInfo) -> list[SceneVersionType]:
+        found = await info.context.store.reads.scene_versions(self.scene.slug)
+        return [SceneVersionType(version=v) for v in found]
+
     @strawberry.field
     async def tours(self, info: CtxInfo) -> list[TourType]:
         tours = await info.context.loaders.tours_by_scene.load(self.scene.slug) or []
         return [TourType(tour=t) for t in tours]
+
+
+@strawberry.type(
+    name="SceneVersion", description="One published, immutable state of a scene's layers."
+)
+class SceneVersionType:
+    version: strawberry.Private[SceneVersion]
+
+    @strawberry.field(name="version")
+    def number(self) -> int:
+        return self.version.version
+
+    @strawberry.field
+    def published_at(self) -> datetime:
+        return self.version.published_at
+
+    @strawberry.field(description="The publish job that made it (null: loaded at start-up).")
+    def job_id(self) -> strawberry.ID | None:
+        return strawberry.ID(self.version.job_id) if self.version.job_id else None
+
+    @strawberry.field
+    def layer_keys(self) -> list[str]:
+        return [layer.key for layer in self.version.layers]
 
 
 @strawberry.type(description="Open from `opens` to `closes` (local time) on `days`.")

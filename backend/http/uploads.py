@@ -1,0 +1,58 @@
+"""``POST /uploads``: content teams stage a model file; a publish job then uses it.
+
+    curl -H "Authorization: Bearer $TOKEN" --data-binary @pier.glb \\
+         "http://localhost:8000/uploads?fileName=pier.glb"
+    → 201 {"uploadId": "<sha256>", "fileName": "pier.glb", "format": "glb", "bytes": 12345}
+
+The body is the file itself (no multipart wrapping to parse), streamed to disk with its
+size capped as it arrives. Then ``publishLayerUpload(sceneSlug, layerKey, uploadId)``.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from backend.domain.errors import DomainError
+from backend.publishing.uploads import UploadRejected, UploadStore
+
+router = APIRouter()
+
+STATUS_FOR = {"too_large": 413, "unsupported_type": 415, "type_mismatch": 415, "empty": 400}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@router.post("/uploads", include_in_schema=False)
+async def upload(request: Request, fileName: str = "") -> JSONResponse:  # noqa: N803
+    settings = request.app.state.settings
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), settings.admin_token.encode()
+    ):
+        return _error(401, "not_authorized", "uploads need an organiser token (Bearer)")
+    store: UploadStore = request.app.state.uploads
+    declared = request.headers.get("content-length")
+    try:
+        declared_bytes = int(declared) if declared is not None else None
+    except ValueError:
+        return _error(400, "bad_request", "Content-Length is not a number")
+    try:
+        received = await store.receive(fileName, request.stream(), declared_bytes)
+    except UploadRejected as error:
+        return _error(STATUS_FOR.get(error.code, 400), error.code, error.message)
+    except DomainError as error:
+        return _error(400, error.code, error.message)
+    return JSONResponse(
+        {
+            "uploadId": received.sha256,
+            "fileName": received.file_name,
+            "format": received.format,
+            "bytes": received.byte_size,
+        },
+        status_code=201,
+    )

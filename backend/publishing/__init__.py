@@ -1,0 +1,1 @@
+"""Publishing scene versions: uploads, publish jobs, their queues and the version switch."""

@@ -1,0 +1,123 @@
+"""Job queues: they deliver publish-job ids to workers, nothing more.
+
+``InProcessJobQueue`` (the default) runs jobs on the service's own event loop, their CPU
+work in a process pool. ``SaqJobQueue`` puts them on a Redis-backed saq queue, so any
+number of ``twinland worker`` processes (and the service itself, unless told otherwise)
+share the work. Either way the job's state lives in the database
+(backend.publishing.service); a queue that loses an id (Redis restarted without
+persistence) costs a delay until ``PublishService.recover`` delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from saq import Queue, Worker
+from saq.job import Job
+from saq.types import PartialTimersDict
+
+from backend.domain.publishing import LEASE
+from backend.observability import log
+
+RunJob = Callable[[str, Callable[[], Awaitable[None]] | None], Awaitable[object]]
+QUEUE_NAME = "twinland-publish"
+# saq's own limits on one attempt: long enough for a 5M-triangle model (~2 minutes
+# here); its heartbeat lease matches ours, so saq re-delivers what we consider dead.
+JOB_TIMEOUT_S = 3600
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job_id: str) -> None: ...
+    async def start(self, run: RunJob) -> None:
+        """Start this process's workers (if any), each calling ``run(job_id, beat)``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessJobQueue:
+    def __init__(self, workers: int = 1) -> None:
+        self._ids: asyncio.Queue[str] = asyncio.Queue()
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def enqueue(self, job_id: str) -> None:
+        self._ids.put_nowait(job_id)
+
+    async def start(self, run: RunJob) -> None:
+        async def work() -> None:
+            while True:
+                job_id = await self._ids.get()
+                try:
+                    await run(job_id, None)
+                except Exception as error:  # run() records failures; this is a bug
+                    log.exception("publish worker error", job=job_id, exc_info=error)
+
+        self._tasks = [asyncio.create_task(work()) for _ in range(self._workers)]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class SaqJobQueue:
+    """Publish jobs on Redis through saq. ``workers`` > 0 also runs a saq worker here."""
+
+    def __init__(self, redis_url: str, workers: int = 1) -> None:
+        self.queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+        self._workers = workers
+        self._worker: Worker[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def enqueue(self, job_id: str) -> None:
+        # the job id as saq's key: an id already waiting in saq is not queued twice
+        await self.queue.enqueue(
+            Job(
+                "publish",
+                kwargs={"job_id": job_id},
+                key=job_id,
+                timeout=JOB_TIMEOUT_S,
+                heartbeat=int(LEASE.total_seconds()),
+                retries=1,  # our service retries (it knows which failures may pass)
+                ttl=3600,
+            )
+        )
+
+    async def start(self, run: RunJob) -> None:
+        await self.queue.connect()
+        if self._workers <= 0:
+            return
+
+        async def publish(ctx: dict[str, Any], *, job_id: str) -> None:
+            job: Job = ctx["job"]
+            await run(job_id, job.update)
+
+        self._worker = Worker(
+            self.queue,
+            functions=[("publish", publish)],
+            concurrency=self._workers,
+            # re-deliver jobs of dead workers every 30 s rather than every minute
+            timers=PartialTimersDict(schedule=1, worker_info=10, sweep=30, abort=1),
+        )
+        self._task = asyncio.create_task(self._worker.start())
+
+    async def run_forever(self, run: RunJob) -> None:
+        """``twinland worker``: work until cancelled."""
+        await self.start(run)
+        assert self._task is not None
+        await self._task
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            await self._worker.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.queue.disconnect()
