@@ -41,9 +41,6 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 GC_THRESHOLDS = (20_000, 50, 100)
-# How often queued jobs and those of silent workers are delivered again (see
-# backend.publishing.service): well under the 60 s lease, so a dead worker costs ~1.5 min.
-JOB_RECOVERY_S = 30.0
 
 
 def _bearer(request: HTTPConnection) -> str | None:
@@ -78,18 +75,6 @@ async def _not_saved(record: ModerationRecord) -> None:
     raise RuntimeError("the store is not open yet")
 
 
-async def _recover_jobs(publishing: PublishService) -> None:
-    """Deliver again, now and then, publish jobs a queue or a dead worker lost."""
-    while True:
-        try:
-            recovered = await publishing.recover()
-            if recovered:
-                log.info("publish jobs delivered again", jobs=recovered)
-        except Exception as error:  # the database or Redis is down: next round
-            log.warning("publish job recovery failed", error=repr(error))
-        await asyncio.sleep(JOB_RECOVERY_S)
-
-
 def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastAPI:
     """Build the service. ``scene_paths`` are loaded (all or nothing) after migrating."""
     configure_logging(settings.log_level, settings.log_format)
@@ -112,16 +97,17 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             build_executor(settings.build_processes),
             build_cache=settings.resolved_build_cache_dir,
             executor_reset=lambda: build_executor(settings.build_processes),
+            lease=timedelta(seconds=settings.job_lease_s),
         )
         app.state.publishing = publishing
         queue: JobQueue = (
-            SaqJobQueue(settings.redis_url, workers=settings.job_workers)
+            SaqJobQueue(settings.redis_url, settings.job_workers, settings.job_lease_s)
             if settings.redis_url
             else InProcessJobQueue(workers=max(1, settings.job_workers))
         )
         publishing.deliver_with(queue.enqueue)
         await queue.start(publishing.run)
-        recovery = asyncio.create_task(_recover_jobs(publishing))
+        recovery = asyncio.create_task(publishing.recover_forever())
         if scene_paths:
             report = await load_scenes(
                 store, asset_store, list(scene_paths), settings.resolved_build_cache_dir

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Publish jobs this process runs at once; 0: none (with Redis, leave them "
         "to `twinland worker` processes)",
     )
+    job_lease_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="A running publish job silent this long is presumed dead and run again",
+    )
     build_processes: int = Field(
         default=1, ge=1, le=32, description="Worker processes for the asset pipeline's CPU work"
     )

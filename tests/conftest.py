@@ -28,7 +28,10 @@ POSTGRES_ADMIN_DSN = os.environ.get(
     "TWINLAND_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
-TABLES = "live_moderation, live_sessions, tour_stops, tours, pois, scenes, regions"
+TABLES = (
+    "publish_jobs, scene_versions, live_moderation, live_sessions, tour_stops, tours, pois, "
+    "scenes, regions"
+)
 
 
 class PostgresDatabases:

@@ -23,9 +23,8 @@ from backend.domain.errors import Conflict, IllegalTransition, InvalidValue
 from backend.domain.ids import validate_slug
 from backend.domain.scene import Layer
 
-# A running job refreshes its heartbeat at least this often; one silent for LEASE is
-# presumed dead (worker killed, machine gone) and may be claimed again.
-HEARTBEAT = timedelta(seconds=10)
+# A running job refreshes its heartbeat every LEASE / 6; one silent for LEASE is presumed
+# dead (worker killed, machine gone) and may be claimed again.
 LEASE = timedelta(seconds=60)
 # Automatic attempts before a job stays failed (a person can still retry it).
 MAX_ATTEMPTS = 3
@@ -97,21 +96,21 @@ class PublishJob:
     def active(self) -> bool:
         return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
 
-    def abandoned(self, now: datetime) -> bool:
+    def abandoned(self, now: datetime, lease: timedelta = LEASE) -> bool:
         """Running, but its worker has not been heard of for a lease."""
-        return self.status is JobStatus.RUNNING and now - self.updated_at > LEASE
+        return self.status is JobStatus.RUNNING and now - self.updated_at > lease
 
 
-def blocks_new_job(job: PublishJob, now: datetime) -> bool:
+def blocks_new_job(job: PublishJob, now: datetime, lease: timedelta = LEASE) -> bool:
     """One publish per scene at a time; a dead one (abandoned) does not block forever."""
     return job.status is JobStatus.QUEUED or (
-        job.status is JobStatus.RUNNING and not job.abandoned(now)
+        job.status is JobStatus.RUNNING and not job.abandoned(now, lease)
     )
 
 
-def claim(job: PublishJob, now: datetime) -> PublishJob:
+def claim(job: PublishJob, now: datetime, lease: timedelta = LEASE) -> PublishJob:
     """A worker takes the job: queued, or running but abandoned by a dead worker."""
-    if job.status is JobStatus.QUEUED or job.abandoned(now):
+    if job.status is JobStatus.QUEUED or job.abandoned(now, lease):
         return replace(
             job,
             status=JobStatus.RUNNING,

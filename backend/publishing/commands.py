@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,6 +34,7 @@ async def publish_service(settings: Settings) -> AsyncIterator[PublishService]:
             executor,
             build_cache=settings.resolved_build_cache_dir,
             executor_reset=lambda: build_executor(settings.build_processes),
+            lease=timedelta(seconds=settings.job_lease_s),
         )
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
@@ -77,11 +79,13 @@ async def run_worker(settings: Settings) -> None:
     """Run publish jobs from the Redis queue until interrupted."""
     assert settings.redis_url, "twinland worker needs TWINLAND_REDIS_URL"
     async with publish_service(settings) as service:
-        queue = SaqJobQueue(settings.redis_url, workers=max(1, settings.job_workers))
+        queue = SaqJobQueue(settings.redis_url, max(1, settings.job_workers), settings.job_lease_s)
         service.deliver_with(queue.enqueue)
+        recovery = asyncio.create_task(service.recover_forever())
         try:
             await queue.run_forever(service.run)
         finally:
+            recovery.cancel()
             await queue.close()
 
 

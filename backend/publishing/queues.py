@@ -19,7 +19,6 @@ from saq import Queue, Worker
 from saq.job import Job
 from saq.types import PartialTimersDict
 
-from backend.domain.publishing import LEASE
 from backend.observability import log
 
 RunJob = Callable[[str, Callable[[], Awaitable[None]] | None], Awaitable[object]]
@@ -69,9 +68,10 @@ class InProcessJobQueue:
 class SaqJobQueue:
     """Publish jobs on Redis through saq. ``workers`` > 0 also runs a saq worker here."""
 
-    def __init__(self, redis_url: str, workers: int = 1) -> None:
+    def __init__(self, redis_url: str, workers: int = 1, lease_s: float = 60.0) -> None:
         self.queue = Queue.from_url(redis_url, name=QUEUE_NAME)
         self._workers = workers
+        self._lease_s = lease_s
         self._worker: Worker[Any] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -83,7 +83,7 @@ class SaqJobQueue:
                 kwargs={"job_id": job_id},
                 key=job_id,
                 timeout=JOB_TIMEOUT_S,
-                heartbeat=int(LEASE.total_seconds()),
+                heartbeat=max(1, round(self._lease_s)),
                 retries=1,  # our service retries (it knows which failures may pass)
                 ttl=3600,
             )
@@ -102,8 +102,11 @@ class SaqJobQueue:
             self.queue,
             functions=[("publish", publish)],
             concurrency=self._workers,
-            # re-deliver jobs of dead workers every 30 s rather than every minute
-            timers=PartialTimersDict(schedule=1, worker_info=10, sweep=30, abort=1),
+            # saq's sweep frees the ids of dead workers' jobs (so ours can deliver them
+            # again) every half lease rather than every minute
+            timers=PartialTimersDict(
+                schedule=1, worker_info=10, sweep=max(1, round(self._lease_s / 2)), abort=1
+            ),
         )
         self._task = asyncio.create_task(self._worker.start())
 

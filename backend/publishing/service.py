@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,9 @@ class PublishService:
         *,
         build_cache: Path | None = None,
         executor_reset: Callable[[], Executor] | None = None,
+        lease: timedelta = p.LEASE,
     ) -> None:
+        self.lease = lease
         self.store = store
         self.assets = assets
         self.uploads = uploads
@@ -144,7 +146,7 @@ class PublishService:
             await tx.lock_scene(scene_slug)
             now = _now()
             for other in await tx.publish_jobs_by_scene(scene_slug, limit=20):
-                if p.blocks_new_job(other, now):
+                if p.blocks_new_job(other, now, self.lease):
                     raise p.PublishConflict(
                         f"publish job {other.id} is already {other.status.value} for scene "
                         f"{scene_slug!r}; wait for it (publishJob) or retry when it has finished"
@@ -164,7 +166,7 @@ class PublishService:
             await tx.lock_scene(job.scene_slug)
             now = _now()
             for other in await tx.publish_jobs_by_scene(job.scene_slug, limit=20):
-                if other.id != job.id and p.blocks_new_job(other, now):
+                if other.id != job.id and p.blocks_new_job(other, now, self.lease):
                     raise p.PublishConflict(
                         f"publish job {other.id} is {other.status.value} for the same scene"
                     )
@@ -191,11 +193,23 @@ class PublishService:
         lost = [
             job.id
             for job in await self.store.reads.unfinished_publish_jobs()
-            if job.status is JobStatus.QUEUED or job.abandoned(now)
+            if job.status is JobStatus.QUEUED or job.abandoned(now, self.lease)
         ]
         for job_id in lost:
             await self._deliver(job_id)
         return lost
+
+    async def recover_forever(self) -> None:
+        """``recover()`` every half lease: a job lost with a dead worker runs again within
+        about 1.5 leases; one lost with a Redis restart within half a lease."""
+        while True:
+            try:
+                recovered = await self.recover()
+                if recovered:
+                    log.info("publish jobs delivered again", jobs=recovered)
+            except Exception as error:  # the database or Redis is down: next round
+                log.warning("publish job recovery failed", error=repr(error))
+            await asyncio.sleep(self.lease.total_seconds() / 2)
 
     # -- running ----------------------------------------------------------------------
 
@@ -228,7 +242,7 @@ class PublishService:
                 if job is None:
                     log.warning("publish job delivered but unknown", job=job_id)
                     return None
-                claimed = p.claim(job, _now())
+                claimed = p.claim(job, _now(), self.lease)
                 await tx.update_publish_job(claimed, job)
         except (IllegalTransition, Conflict):
             return None
@@ -248,7 +262,7 @@ class PublishService:
 
     async def _heartbeat(self, running: _Running, external: Heartbeat | None) -> None:
         while True:
-            await asyncio.sleep(p.HEARTBEAT.total_seconds())
+            await asyncio.sleep(self.lease.total_seconds() / 6)
             job = running.job
             try:
                 await self._save(

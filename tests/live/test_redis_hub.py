@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,8 +26,9 @@ from backend.live.protocol import (
     encode_client_frame,
 )
 from tests.conftest import PostgresDatabases
-from tests.live.server import LiveServer, free_port, new_live_session
+from tests.live.server import LiveServer, new_live_session
 from tests.live.test_transport import close_code, drop_and_resume, hello, next_of
+from tests.redis_server import RedisServer
 
 SHARED_REDIS = os.environ.get("TWINLAND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -137,53 +135,6 @@ async def test_capacity_holds_across_instances_when_many_join_at_once(
     await asyncio.sleep(0.5)
     _, late = await hello(b, session, "Late")
     assert late["you"]["tier"] == "avatar"  # the freed seat, given on the other instance
-
-
-class RedisServer:
-    """A throwaway redis-server this test may stop and start."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (Debian package redis-server)"
-        self.binary = binary
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True
-                ).stdout.strip()
-                == b"PONG"
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture
