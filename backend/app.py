@@ -24,7 +24,7 @@ from backend.domain.i18n import parse_accept_language
 from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.http import assets, health
 from backend.http import uploads as uploads_http
-from backend.http.asset_fast_path import AssetFastPath
+from backend.http.asset_fast_path import AssetFastPath, AssetMemory
 from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
 from backend.live.redis_hub import RedisHub
@@ -208,12 +208,10 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             allow_headers=["authorization", "content-type", "accept-language"],
             max_age=600,
         )
-    app.add_middleware(
-        AssetFastPath,
-        store=asset_store,
-        cache_bytes=settings.asset_cache_mb * 1024 * 1024,
-        metrics=app.state.metrics,
+    app.state.asset_memory = AssetMemory(
+        asset_store, settings.asset_cache_mb * 1024 * 1024, app.state.metrics
     )
+    app.add_middleware(AssetFastPath, memory=app.state.asset_memory)
     # last, so outermost: /live gets uvicorn's own send (see backend/live/transport.py)
     app.add_middleware(
         LiveEndpoint,

@@ -44,6 +44,7 @@ def serve(
 ) -> None:
     """Run the HTTP server (GraphQL at /graphql)."""
     from backend.app import create_app
+    from backend.http.asset_protocol import asset_protocol
 
     settings = _settings()
     host = host or settings.host
@@ -54,6 +55,8 @@ def serve(
         application,
         host=host,
         port=port,
+        # httptools, with hot asset files answered below ASGI (backend/http/asset_protocol)
+        http=asset_protocol(application.state.asset_memory),
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,

@@ -23,6 +23,7 @@ from backend.http.assets import CORS, IMMUTABLE, accepted_encodings
 from backend.observability import Metrics
 
 PREFIX = "/assets/"
+PREFIX_BYTES = PREFIX.encode()
 READ_IN_THREAD_BYTES = 256 * 1024  # bigger first reads leave the event loop alone
 MAX_KNOWN_NAMES = 100_000
 Headers = list[tuple[bytes, bytes]]
@@ -34,6 +35,9 @@ class _Entry:
     headers: Headers  # for 200, content-length included
     not_modified: Headers  # for 304
     etag: bytes
+    # the same headers as HTTP/1.1 header lines, for the protocol-level path
+    head_200: bytes
+    head_304: bytes
 
 
 @lru_cache(maxsize=256)
@@ -42,16 +46,11 @@ def _negotiated(accept_encoding: bytes) -> tuple[str, ...]:
 
 
 class AssetFastPath:
-    def __init__(
-        self, app: ASGIApp, *, store: LocalAssetStore, cache_bytes: int, metrics: Metrics
-    ) -> None:
+    """ASGI middleware: plain GET/HEADs of assets answered from ``memory``."""
+
+    def __init__(self, app: ASGIApp, *, memory: AssetMemory) -> None:
         self.app = app
-        self.store = store
-        self.cache_bytes = cache_bytes
-        self.metrics = metrics
-        self._cache: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
-        self._cached_bytes = 0
-        self._variants: OrderedDict[str, frozenset[str | None]] = OrderedDict()
+        self.memory = memory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -71,21 +70,77 @@ class AssetFastPath:
             elif key == b"if-none-match":
                 if_none_match = value
         name = scope["path"][len(PREFIX) :]
-        entry = await self._entry(name, accept_encoding)
+        entry = await self.memory.entry(name, accept_encoding)
         if entry is None:
             await self.app(scope, receive, send)  # unknown or unsafe names: the route's 404
             return
+        requests = self.memory.metrics.requests
         if if_none_match and _matches(if_none_match, entry.etag):
             await send(
                 {"type": "http.response.start", "status": 304, "headers": entry.not_modified}
             )
             await send({"type": "http.response.body", "body": b""})
-            self.metrics.requests.labels("/assets/{name}", scope["method"], "3xx").inc()
+            requests.labels("/assets/{name}", scope["method"], "3xx").inc()
             return
         await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
         body = entry.body if scope["method"] == "GET" else b""
         await send({"type": "http.response.body", "body": body})
-        self.metrics.requests.labels("/assets/{name}", scope["method"], "2xx").inc()
+        requests.labels("/assets/{name}", scope["method"], "2xx").inc()
+
+
+class AssetMemory:
+    """Asset files kept in memory (an LRU bounded in bytes) with their response headers;
+    shared by the ASGI middleware and the protocol-level path."""
+
+    def __init__(self, store: LocalAssetStore, cache_bytes: int, metrics: Metrics) -> None:
+        self.store = store
+        self.cache_bytes = cache_bytes
+        self.metrics = metrics
+        self._cache: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
+        self._cached_bytes = 0
+        self._variants: OrderedDict[str, frozenset[str | None]] = OrderedDict()
+
+    def cached(
+        self, method: bytes, url: bytes, headers: Headers
+    ) -> tuple[int, bytes, bytes] | None:
+        """For the protocol-level path (backend.http.asset_protocol): (status, header
+        lines, body) of a plain GET/HEAD of a file already in memory; None for anything
+        else (which then takes the ASGI way above). Synchronous: no disk, no await."""
+        if b"?" in url or b"%" in url or not url.startswith(PREFIX_BYTES):
+            return None
+        accept_encoding = if_none_match = b""
+        for key, value in headers:
+            if key == b"range" or key == b"if-range":
+                return None
+            if key == b"accept-encoding":
+                accept_encoding = value
+            elif key == b"if-none-match":
+                if_none_match = value
+        name = url[len(PREFIX_BYTES) :].decode("latin-1")
+        available = self._variants.get(name)
+        if available is None:
+            return None
+        entry = self._cache.get((name, self._choose(name, available, accept_encoding)))
+        if entry is None:
+            return None
+        label = "GET" if method == b"GET" else "HEAD"
+        if if_none_match and _matches(if_none_match, entry.etag):
+            self.metrics.requests.labels("/assets/{name}", label, "3xx").inc()
+            return 304, entry.head_304, b""
+        self.metrics.requests.labels("/assets/{name}", label, "2xx").inc()
+        return 200, entry.head_200, entry.body if method == b"GET" else b""
+
+    @staticmethod
+    def _choose(name: str, available: frozenset[str | None], accept_encoding: bytes) -> str | None:
+        """The representation to send: the client's most preferred one that exists."""
+        if name.rsplit(".", 1)[-1] not in COMPRESSIBLE:
+            return None
+        for coding in _negotiated(accept_encoding):
+            if coding == "identity":
+                return None
+            if coding in available:
+                return coding
+        return None
 
     def _encodings(self, name: str) -> frozenset[str | None] | None:
         """Which representations of ``name`` exist (None: identity), None for no file.
@@ -103,19 +158,14 @@ class AssetFastPath:
             self._variants.popitem(last=False)
         return known
 
-    async def _entry(self, name: str, accept_encoding: bytes) -> _Entry | None:
+    async def entry(self, name: str, accept_encoding: bytes) -> _Entry | None:
+        """The file's response for this Accept-Encoding (read into memory if need be);
+        None for names that are not in the store."""
         available = self._encodings(name)
         if available is None:
             return None
         ext = name.rsplit(".", 1)[1]
-        encoding = None
-        if ext in COMPRESSIBLE:
-            for coding in _negotiated(accept_encoding):
-                if coding == "identity":
-                    break
-                if coding in available:
-                    encoding = coding
-                    break
+        encoding = self._choose(name, available, accept_encoding)
         key = (name, encoding)
         entry = self._cache.get(key)
         if entry is not None:
@@ -159,7 +209,11 @@ def _build(name: str, ext: str, encoding: str | None, body: bytes) -> _Entry:
         (b"accept-ranges", b"bytes"),
         *common,
     ]
-    return _Entry(body, headers, common, etag)
+    return _Entry(body, headers, common, etag, _lines(headers), _lines(common))
+
+
+def _lines(headers: Headers) -> bytes:
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _matches(header: bytes, etag: bytes) -> bool:

@@ -159,11 +159,12 @@ class PublishService:
 
     async def retry(self, job_id: str) -> PublishJob:
         """Queue a failed job again, on top of the scene's version as it is now."""
+        known = (await self.store.reads.publish_jobs_by_id([job_id])).get(job_id)
+        if known is None:
+            raise NotFound("publish job", job_id)
         async with self.store.transaction() as tx:
-            job = (await tx.publish_jobs_by_id([job_id])).get(job_id)
-            if job is None:
-                raise NotFound("publish job", job_id)
-            await tx.lock_scene(job.scene_slug)
+            await tx.lock_scene(known.scene_slug)  # first: what is read below is current
+            job = (await tx.publish_jobs_by_id([job_id]))[job_id]
             now = _now()
             for other in await tx.publish_jobs_by_scene(job.scene_slug, limit=20):
                 if other.id != job.id and p.blocks_new_job(other, now, self.lease):
@@ -236,12 +237,14 @@ class PublishService:
         return finished
 
     async def _claim(self, job_id: str) -> _Running | None:
+        known = (await self.store.reads.publish_jobs_by_id([job_id])).get(job_id)
+        if known is None:
+            log.warning("publish job delivered but unknown", job=job_id)
+            return None
         try:
             async with self.store.transaction() as tx:
-                job = (await tx.publish_jobs_by_id([job_id])).get(job_id)
-                if job is None:
-                    log.warning("publish job delivered but unknown", job=job_id)
-                    return None
+                await tx.lock_scene(known.scene_slug)  # first, so the read below is current
+                job = (await tx.publish_jobs_by_id([job_id]))[job_id]
                 claimed = p.claim(job, _now(), self.lease)
                 await tx.update_publish_job(claimed, job)
         except (IllegalTransition, Conflict):

@@ -294,10 +294,19 @@ class SqlWrites(SqlReads, PublishingWrites):
             raise Conflict(f"{what} {values['id']!r} already exists and is managed by {owner}")
 
     async def lock_scene(self, scene_slug: str) -> None:
+        """Serialises transactions on one scene until commit; call it before any read
+        that the transaction's writes depend on."""
         if self._dialect == "postgresql":
-            # Serialises concurrent loads of one scene; SQLite has one writer at a time anyway.
             await self._tx.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext(:slug))"), {"slug": scene_slug}
+            )
+        else:
+            # SQLite has one writer at a time, but a transaction only becomes the writer at
+            # its first write: two could read "no job yet" and both insert one. A write
+            # (matching a row or not) takes the write lock now; the other waits
+            # (busy_timeout) and then reads what this one committed.
+            await self._tx.execute(
+                sa.update(scenes).where(scenes.c.slug == scene_slug).values(slug=scenes.c.slug)
             )
 
     async def upsert_region(self, region: Region) -> None:

@@ -186,7 +186,7 @@ def test_stored_files_are_readable_by_other_users_such_as_nginx(tmp_path):
 
 async def test_the_memory_cache_of_the_fast_path_stays_within_its_byte_budget(tmp_path):
     from backend.asset_store import LocalAssetStore
-    from backend.http.asset_fast_path import AssetFastPath
+    from backend.http.asset_fast_path import AssetFastPath, AssetMemory
     from backend.observability import Metrics
 
     store = LocalAssetStore(tmp_path)
@@ -195,7 +195,8 @@ async def test_the_memory_cache_of_the_fast_path_stays_within_its_byte_budget(tm
     async def route(scope, receive, send):  # not reached for cached, known names
         raise AssertionError("the fast path should have answered")
 
-    fast = AssetFastPath(route, store=store, cache_bytes=7000, metrics=Metrics())
+    memory = AssetMemory(store, cache_bytes=7000, metrics=Metrics())
+    fast = AssetFastPath(route, memory=memory)
     sent: list[dict] = []
 
     async def send(message):
@@ -205,8 +206,8 @@ async def test_the_memory_cache_of_the_fast_path_stays_within_its_byte_budget(tm
         scope = {"type": "http", "method": "GET", "path": f"/assets/{name}", "headers": []}
         await fast(scope, None, send)
 
-    assert fast._cached_bytes <= 7000
-    assert len(fast._cache) == 2  # the two most recent 3,000-byte files
+    assert memory._cached_bytes <= 7000
+    assert len(memory._cache) == 2  # the two most recent 3,000-byte files
     bodies = [m["body"] for m in sent if m["type"] == "http.response.body"]
     assert bodies[-1] == bytes([0]) * 3000  # evicted, read again, still right
 

@@ -15,6 +15,7 @@ import httpx
 from tests.conftest import DEMO_SCENES, REPO
 
 ORGANISER_TOKEN = "organiser-secret-for-live-tests-0123"
+READY_TIMEOUT_S = 600
 
 
 def free_port() -> int:
@@ -50,7 +51,8 @@ class LiveServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        # a cold build cache means building the demo scenes first: minutes, not seconds
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 output = self.process.stdout.read().decode() if self.process.stdout else ""
@@ -62,7 +64,7 @@ class LiveServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError("server did not become ready in 60 s")
+        raise RuntimeError(f"server did not become ready in {READY_TIMEOUT_S} s")
 
     def graphql(
         self, document: str, variables: dict[str, Any] | None = None, *, organiser: bool = False
