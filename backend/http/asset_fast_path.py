@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -99,6 +100,7 @@ class AssetMemory:
         self._cache: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
         self._cached_bytes = 0
         self._variants: OrderedDict[str, frozenset[str | None]] = OrderedDict()
+        self._counters: dict[tuple[bytes, str], Any] = {}
 
     def cached(
         self, method: bytes, url: bytes, headers: Headers
@@ -123,12 +125,19 @@ class AssetMemory:
         entry = self._cache.get((name, self._choose(name, available, accept_encoding)))
         if entry is None:
             return None
-        label = "GET" if method == b"GET" else "HEAD"
         if if_none_match and _matches(if_none_match, entry.etag):
-            self.metrics.requests.labels("/assets/{name}", label, "3xx").inc()
+            self._count(method, "3xx")
             return 304, entry.head_304, b""
-        self.metrics.requests.labels("/assets/{name}", label, "2xx").inc()
+        self._count(method, "2xx")
         return 200, entry.head_200, entry.body if method == b"GET" else b""
+
+    def _count(self, method: bytes, status_class: str) -> None:
+        # the labelled counter, looked up once (labels() takes a lock and builds a key)
+        child = self._counters.get((method, status_class))
+        if child is None:
+            child = self.metrics.requests.labels("/assets/{name}", method.decode(), status_class)
+            self._counters[(method, status_class)] = child
+        child.inc()
 
     @staticmethod
     def _choose(name: str, available: frozenset[str | None], accept_encoding: bytes) -> str | None:

@@ -40,14 +40,30 @@ def asset_protocol(memory: AssetMemory) -> type[HttpToolsProtocol]:
     """A protocol class (for ``uvicorn.run(http=...)``) answering from ``memory``."""
 
     class AssetServingProtocol(HttpToolsProtocol):
+        def on_message_begin(self) -> None:
+            # uvicorn builds the ASGI scope here, before the URL is known; it is built in
+            # on_headers_complete instead, and only for requests that take the ASGI way
+            self.url = b""
+            self.expect_100_continue = False
+            self.headers = []
+
         def on_headers_complete(self) -> None:
-            if (self.cycle is None or self.cycle.response_complete) and not self.pipeline:
+            if (
+                (self.cycle is None or self.cycle.response_complete)
+                and not self.pipeline
+                and not self.flow.write_paused  # a client not reading: uvicorn's backpressure
+            ):
                 method = self.parser.get_method()
                 if (method == b"GET" or method == b"HEAD") and not self.parser.should_upgrade():
                     found = memory.cached(method, self.url, self.headers)
                     if found is not None:
                         self._answer(*found)
                         return
+            # uvicorn's own scope, around what was parsed so far (which it would reset)
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            super().on_message_begin()
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
             super().on_headers_complete()
 
         def _answer(self, status: int, head: bytes, body: bytes) -> None:
