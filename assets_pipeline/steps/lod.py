@@ -35,6 +35,7 @@ FIRST_ERROR_BOUND = 0.002  # relative to the mesh extent; doubled until a level 
 MAX_ERROR_BOUND = 0.25
 NORMAL_WEIGHT = 0.5  # attribute weights relative to position error (meshopt convention)
 UV_WEIGHT = 1.0
+COLOR_WEIGHT = 8.0  # colour boundaries (coastlines) outweigh the geometric error
 COMPARE_SAMPLES = 10_000  # per direction, to rank two candidates (the chain is measured later)
 
 
@@ -64,6 +65,11 @@ def simplify_meshopt(
     if part.uvs is not None:
         attributes.append(part.uvs)
         weights += [UV_WEIGHT] * 2
+    if part.colors_rgba is not None:
+        # without them a coastline of vertex colours (sand next to sea) collapses into
+        # kilometre-long slivers that smear sand over the water
+        attributes.append(part.colors_rgba[:, :3].astype(np.float32) / 255.0)
+        weights += [COLOR_WEIGHT] * 3
     flat = np.ascontiguousarray(part.indices.reshape(-1), dtype=np.uint32)
     # the triangle target bounds each level; its geometric error is measured afterwards
     if attributes:
