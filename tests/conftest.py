@@ -29,8 +29,8 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
-    "publish_jobs, scene_versions, live_moderation, live_sessions, tour_stops, tours, pois, "
-    "scenes, regions"
+    "scenarios, publish_jobs, scene_versions, live_moderation, live_sessions, tour_stops, "
+    "tours, pois, scenes, regions"
 )
 
 

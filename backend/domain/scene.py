@@ -78,6 +78,8 @@ class Layer:
     # What the assets were built from (sources, build options, pipeline version), hashed:
     # a publish whose layer has the same digest reuses the assets instead of rebuilding.
     source_digest: str | None = None
+    # shown today; plan layers (False) appear only when a scenario adds them
+    baseline: bool = True
 
     def __post_init__(self) -> None:
         validate_slug("layer.key", self.key)

@@ -127,6 +127,7 @@ async def store_package(
     totals.pois_removed += await tx.delete_pois(
         scene.slug, [p.key for p in package.pois], "manifest"
     )
+    await tx.sync_scenarios(scene.slug, package.scenarios)
     existing = await tx.live_sessions_by_id([s.id for s in package.live_sessions])
     for session in package.live_sessions:
         if session.id not in existing:

@@ -3,7 +3,7 @@ these models only check shape and types, and forbid unknown keys so typos fail l
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -90,6 +90,8 @@ class LayerModel(_Strict):
     kind: str
     name: Texts
     source: SourceModel
+    # false for plan layers: shown only when a scenario adds them
+    baseline: bool = True
 
 
 class SceneManifest(_Strict):
@@ -178,3 +180,41 @@ class LiveSessionModel(_Strict):
 
 class LiveSessionsFile(_Strict):
     live_session: list[LiveSessionModel] = Field(default_factory=list)
+
+
+class FigureModel(_Strict):
+    key: str
+    label: Texts
+    value: float
+    unit: str
+
+
+class ChangeModel(_Strict):
+    add: str | None = None
+    remove: str | None = None
+    replace: str | None = None
+    with_: str | None = Field(default=None, alias="with")
+
+
+class PhaseModel(_Strict):
+    key: str
+    name: Texts
+    description: Texts | None = None
+    starts_on: date
+    ends_on: date | None = None
+    changes: list[ChangeModel] = Field(default_factory=list)
+
+
+class ScenarioModel(_Strict):
+    key: str
+    name: Texts
+    description: Texts | None = None
+    text_alternative: Texts
+    fallback_image: str | None = None
+    figure: list[FigureModel] = Field(default_factory=list)
+    phase: list[PhaseModel] = Field(default_factory=list)
+
+
+class ScenariosFile(_Strict):
+    scenario: list[ScenarioModel] = Field(default_factory=list)
+

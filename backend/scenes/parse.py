@@ -21,7 +21,9 @@ from backend.domain.poi import MediaKind, MediaRef, Poi, normalize_tags, parse_c
 from backend.domain.region import Region, parse_locales, validate_timezone
 from backend.domain.scene import Georeference, Layer, LayerKind, Scene
 from backend.domain.tour import CameraPose, Tour, TourStop
+from backend.domain.scenario import Scenario
 from backend.scenes import manifest as m
+from backend.scenes.scenario_parse import scenario_from
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -59,6 +61,7 @@ class ScenePackage:
     pois: list[Poi] = field(default_factory=list)
     tours: list[Tour] = field(default_factory=list)
     live_sessions: list[LiveSession] = field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)
 
 
 class _Collector:
@@ -143,7 +146,12 @@ def _layer(data: m.LayerModel) -> Layer:
     except ValueError:
         known = ", ".join(k.value for k in LayerKind)
         raise InvalidValue("kind", f"unknown layer kind {data.kind!r}; known: {known}") from None
-    return Layer(key=validate_slug("key", data.key), kind=kind, name=_texts("name", data.name))
+    return Layer(
+        key=validate_slug("key", data.key),
+        kind=kind,
+        name=_texts("name", data.name),
+        baseline=data.baseline,
+    )
 
 
 def _poi(scene: Scene, data: m.PoiModel) -> Poi:
@@ -312,6 +320,17 @@ def _read_contents(package: ScenePackage, errors: _Collector) -> None:
     if tours_file.is_file() and (tours := _load_toml(tours_file, m.ToursFile, errors)):
         package.tours = _each(
             tours.tour, tours_file, "tour", errors, lambda t: _tour(scene, t, by_key)
+        )
+    scenarios_file = folder / "scenarios.toml"
+    if scenarios_file.is_file() and (
+        scenarios := _load_toml(scenarios_file, m.ScenariosFile, errors)
+    ):
+        package.scenarios = _each(
+            scenarios.scenario,
+            scenarios_file,
+            "scenario",
+            errors,
+            lambda s: scenario_from(package.scene, s),
         )
     tour_keys = {t.key for t in package.tours}
     sessions_file = folder / "live-sessions.toml"

@@ -78,6 +78,7 @@ def _layer_out(layer: Layer) -> dict[str, Any]:
             for asset in layer.assets
         ],
         "source_digest": layer.source_digest,
+        "baseline": layer.baseline,
     }
 
 
@@ -98,6 +99,7 @@ def _layer_in(value: Mapping[str, Any]) -> Layer:
             for a in value["assets"]
         ),
         source_digest=value.get("source_digest"),
+        baseline=value.get("baseline", True),  # absent in rows written before
     )
 
 

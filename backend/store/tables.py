@@ -180,3 +180,20 @@ live_moderation = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_live_moderation_session_member", "session_id", "member_id", "row"),
 )
+
+# Every version of every scenario; a version's body never changes once published (a
+# revision is a new row). ``withdrawn_at`` marks scenarios no longer offered (their
+# versions stay: comments and polls point at them).
+scenarios = sa.Table(
+    "scenarios",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("withdrawn_at", UtcDateTime),
+    sa.UniqueConstraint("scene_slug", "key", "version", name="uq_scenarios_version"),
+)

@@ -6,8 +6,9 @@ through the request's DataLoaders, so a page of 100 POIs costs a constant number
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime, time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -34,11 +35,15 @@ from backend.domain.opening_hours import DAY_CODES, OpeningHours
 from backend.domain.poi import MediaRef, Poi
 from backend.domain.publishing import SceneVersion
 from backend.domain.region import Region
+from backend.domain.scenario import visible_layers
 from backend.domain.scene import ClientTier, Layer, Scene
 from backend.domain.tour import Tour, TourStop
 
 LangArg = Annotated[str | None, strawberry.argument(description=LANG_DESCRIPTION)]
 CtxInfo = Info[Context, None]
+
+if TYPE_CHECKING:
+    from backend.api.types.scenario import ScenarioType, SceneStateType
 
 
 @strawberry.type(name="Region", description="A local government area (county or city).")
@@ -213,12 +218,51 @@ class SceneType:
     def extent_north_m(self) -> float:
         return self.scene.georeference.extent_north_m
 
-    @strawberry.field
+    @strawberry.field(
+        description="The layers of today's baseline; plan layers appear through `state` "
+        "under a scenario."
+    )
     def layers(self) -> list[LayerType]:
         return [
             LayerType(layer=layer, scene_slug=self.scene.slug, tier=self.tier)
             for layer in self.scene.layers
+            if layer.baseline
         ]
+
+    @strawberry.field(description="The development scenarios offered (newest versions).")
+    async def scenarios(
+        self, info: CtxInfo
+    ) -> list[Annotated[ScenarioType, strawberry.lazy("backend.api.types.scenario")]]:
+        from backend.api.types.scenario import ScenarioType
+
+        found = await info.context.store.reads.scenarios_by_scene([self.scene.slug])
+        return [ScenarioType(scenario=s) for s in found.get(self.scene.slug, [])]
+
+    @strawberry.field(
+        description="What the scene shows under `scenario` (null: today's baseline) on "
+        "`date` (null: the plan's end state); an unknown scenario gives null."
+    )
+    async def state(
+        self, info: CtxInfo, scenario: strawberry.ID | None = None, date: dt.date | None = None
+    ) -> Annotated[SceneStateType, strawberry.lazy("backend.api.types.scenario")] | None:
+        from backend.api.types.scenario import PhaseType, ScenarioType, SceneStateType
+
+        chosen = None
+        if scenario is not None:
+            chosen = (await info.context.store.reads.scenarios_by_id([str(scenario)])).get(
+                str(scenario)
+            )
+            if chosen is None or chosen.scene_slug != self.scene.slug:
+                return None
+        phase = chosen.phase_on(date) if chosen is not None and date is not None else None
+        return SceneStateType(
+            scene_slug=self.scene.slug,
+            tier=self.tier,
+            shown=visible_layers(self.scene.layers, chosen, date),
+            scenario=ScenarioType(scenario=chosen) if chosen is not None else None,
+            date=date,
+            phase=PhaseType(phase=phase, scene_slug=self.scene.slug) if phase else None,
+        )
 
     @strawberry.field(
         description="The published version `layers` belong to (0: none published yet). "
