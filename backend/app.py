@@ -36,6 +36,7 @@ from backend.publishing.queues import InProcessJobQueue, JobQueue, SaqJobQueue
 from backend.publishing.service import PublishService, build_executor
 from backend.publishing.uploads import UploadStore
 from backend.scenes.loader import load_scenes
+from backend.services.participation import VisitorLimiter
 from backend.settings import Settings
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
@@ -169,6 +170,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     app.state.uploads = uploads
     app.state.metrics = Metrics()
 
+    comment_limiter = VisitorLimiter()
+
     async def context_getter(request: HTTPConnection) -> Context:  # HTTP and WebSocket
         base = settings.public_base_url or str(request.base_url).rstrip("/")
         return Context(
@@ -179,6 +182,10 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             asset_base_url=base,
             live=live_access,
             publishing=getattr(request.app.state, "publishing", None),
+            visitor_token=request.headers.get("x-visitor-token"),
+            visitor_secret=settings.visitor_secret,
+            visitor_token_ttl=timedelta(days=settings.visitor_token_ttl_days),
+            limiter=comment_limiter,
         )
 
     graphql = GraphQLRouter(
@@ -205,7 +212,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "accept-language"],
+            allow_headers=["authorization", "content-type", "accept-language", "x-visitor-token"],
             max_age=600,
         )
     app.state.asset_memory = AssetMemory(

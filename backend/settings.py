@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "twinland-dev-admin"
 DEV_LIVE_SECRET = "twinland-dev-live-secret-not-for-production"
+DEV_VISITOR_SECRET = "twinland-dev-visitor-secret-not-for-production"
 
 
 class Mode(str, Enum):
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     live_secret: str = Field(
         default=DEV_LIVE_SECRET, description="Signs live-session join tokens (HS256)"
     )
+    visitor_secret: str = Field(
+        default=DEV_VISITOR_SECRET, description="Signs anonymous visitor tokens (HS256)"
+    )
+    visitor_token_ttl_days: int = Field(default=30, ge=1, le=365)
     live_token_ttl_minutes: int = Field(default=240, ge=1, le=24 * 60)
     live_tick_hz: float = Field(default=10.0, ge=1.0, le=60.0)
     live_overflow_capacity: int = Field(
@@ -102,6 +107,13 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "TWINLAND_LIVE_SECRET must be set to a secret of at least 32 characters "
+                "in production mode"
+            )
+        if self.mode is Mode.PRODUCTION and (
+            self.visitor_secret == DEV_VISITOR_SECRET or len(self.visitor_secret) < 32
+        ):
+            raise ValueError(
+                "TWINLAND_VISITOR_SECRET must be set to a secret of at least 32 characters "
                 "in production mode"
             )
         return self

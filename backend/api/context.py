@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from backend.domain.errors import NotAuthorized
 from backend.domain.i18n import GLOBAL_FALLBACK, Locale
 from backend.domain.live_session import LiveSession
 from backend.domain.poi import Poi
@@ -19,6 +20,8 @@ from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Reads, Store
 from backend.publishing.service import PublishService
+from backend.services.participation import ORGANISER, Author, VisitorLimiter
+from backend.services.visitors import verify_visitor_token
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,18 +82,37 @@ class Context(BaseContext):
         asset_base_url: str,
         live: LiveAccess | None = None,
         publishing: PublishService | None = None,
+        visitor_token: str | None = None,
+        visitor_secret: str = "",
+        visitor_token_ttl: timedelta = timedelta(days=30),
+        limiter: VisitorLimiter | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.live = live
         self.publishing = publishing
         self._admin_token = admin_token
+        self.visitor_token = visitor_token
+        self.visitor_secret = visitor_secret
+        self.visitor_token_ttl = visitor_token_ttl
+        self.limiter = limiter or VisitorLimiter()
         self.loaders = Loaders(store.reads)
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")
         self.is_organiser = bearer_token is not None and hmac.compare_digest(
             bearer_token.encode(), admin_token.encode()
         )
+
+    def author(self) -> Author:
+        """Who is writing: an organiser (official), else the visitor of the token.
+        NotAuthorized (naming why) without a valid one."""
+        if self.is_organiser:
+            return Author(ORGANISER, official=True)
+        if not self.visitor_token:
+            raise NotAuthorized(
+                "send a visitor token (X-Visitor-Token; mutation issueVisitorToken gives one)"
+            )
+        return Author(verify_visitor_token(self.visitor_secret, self.visitor_token), False)
 
     def is_organiser_connection(self) -> bool:
         """For subscriptions: browsers cannot set headers on a WebSocket, so the token may

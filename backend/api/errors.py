@@ -16,6 +16,7 @@ class ErrorCode(Enum):
     CONFLICT = "conflict"
     ILLEGAL_TRANSITION = "illegal_transition"
     NOT_AUTHORIZED = "not_authorized"
+    RATE_LIMITED = "rate_limited"
 
 
 @strawberry.interface(description="An expected failure, returned as data rather than thrown.")
@@ -50,6 +51,11 @@ class IllegalTransitionError(Error):
 @strawberry.type(description="The caller lacks the role this operation needs.")
 class NotAuthorizedError(Error):
     pass
+
+
+@strawberry.type(description="Too many requests: wait `retryAfterS` seconds.")
+class RateLimitedError(Error):
+    retry_after_s: float
 
 
 AnyError = (

@@ -25,6 +25,7 @@ from backend.api.inputs import (
     to_poi,
     to_tour,
 )
+from backend.api.participation import ParticipationMutation
 from backend.api.publishing import PublishingMutation
 from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
@@ -55,7 +56,7 @@ KEY_DESCRIPTION = "Key unique within the scene ([a-z0-9-]); generated when absen
 
 
 @strawberry.type
-class Mutation(PublishingMutation):
+class Mutation(PublishingMutation, ParticipationMutation):
     @strawberry.mutation(description="Create a POI in a scene (organisers).")
     async def create_poi(
         self,

@@ -9,6 +9,7 @@ import strawberry
 from backend.api.context import Context
 from backend.api.errors import InvalidArgumentError, NotFoundError, from_domain
 from backend.api.inputs import PoiFilterInput, to_filter
+from backend.api.participation import ParticipationQuery
 from backend.api.publishing import PublishingQuery
 from backend.api.scenarios import ScenarioQuery
 from backend.api.types.common import ClientTierEnum, LiveSessionStatusEnum
@@ -95,7 +96,7 @@ async def _scene(context: Context, slug: str, argument: str = "slug") -> SceneTy
 
 
 @strawberry.type
-class Query(PublishingQuery, ScenarioQuery):
+class Query(PublishingQuery, ScenarioQuery, ParticipationQuery):
     @strawberry.field(description="Every region, by slug.")
     async def regions(self, info: CtxInfo) -> list[RegionType]:
         return [RegionType(region=r) for r in await info.context.store.reads.regions()]

@@ -103,10 +103,14 @@ class Scene:
     layers: tuple[Layer, ...] = field(default=())
     # The published version these layers are (backend.domain.publishing); 0: never published
     version: int = 0
+    # "pre": visitors' comments wait for a moderator; "post": they show at once
+    moderation: str = "post"
 
     def __post_init__(self) -> None:
         validate_slug("scene.slug", self.slug)
         validate_slug("scene.region", self.region_slug)
+        if self.moderation not in ("pre", "post"):
+            raise InvalidValue("scene.moderation", "must be pre or post")
         keys = [layer.key for layer in self.layers]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:

@@ -47,6 +47,7 @@ class SceneInfoModel(_Strict):
     description: Texts | None = None
     origin: OriginModel
     extent_m: ExtentModel
+    moderation: Literal["pre", "post"] = "post"
 
 
 class HeightfieldSource(_Strict):

@@ -297,6 +297,7 @@ def read_scene_folder(folder: Path) -> ScenePackage:
                 info.extent_m.north,
             ),
             layers=tuple(layers),
+            moderation=info.moderation,
         )
         package = ScenePackage(
             folder, region, scene, {layer.key: layer.source for layer in data.layers}

@@ -117,6 +117,7 @@ def scene_row(scene: Scene) -> dict[str, Any]:
         "extent_north_m": geo.extent_north_m,
         "layers": layers_out(scene.layers),
         "version": scene.version,
+        "moderation": scene.moderation,
     }
 
 
@@ -141,6 +142,7 @@ def scene_from(row: Row) -> Scene:
         ),
         layers=layers_in(row["layers"]),
         version=row["version"],
+        moderation=row["moderation"],
     )
 
 

@@ -39,6 +39,7 @@ scenes = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # the published version ``layers`` are (a copy of scene_versions' row, for one read)
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("moderation", sa.String(8), nullable=False, server_default="post"),
     sa.Index("ix_scenes_region_slug", "region_slug"),
 )
 
@@ -196,4 +197,42 @@ scenarios = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("withdrawn_at", UtcDateTime),
     sa.UniqueConstraint("scene_slug", "key", "version", name="uq_scenarios_version"),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("scenario_id", sa.String(130)),
+    sa.Column("scenario_version", sa.Integer),
+    sa.Column("lat_deg", sa.Float),
+    sa.Column("lon_deg", sa.Float),
+    sa.Column("height_m", sa.Float),
+    sa.Column("poi_id", sa.String(130)),
+    sa.Column("on_date", sa.Date),
+    sa.Column("parent_id", sa.String(36)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("author_name", sa.String(40)),
+    sa.Column("official", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rejection_reason", sa.String(300)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("moderated_at", UtcDateTime),
+    sa.Index("ix_comments_scene_status", "scene_slug", "status", "row"),
+    sa.Index("ix_comments_author_created", "author_id", "created_at"),
+)
+
+# A create request's idempotency key, per caller: the same key again returns the same
+# result; with a different body it is refused.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("result_id", sa.String(130), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

@@ -1,0 +1,75 @@
+"""The citizen's journey over GraphQL against the demo content: a visitor token, a plan
+comparison, a comment on the plan — and the refusals."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.api.conftest import ORGANISER_TOKEN, Api
+from tests.conftest import REPO
+
+OPERATIONS = REPO / "graphql" / "operations"
+
+
+async def visitor_token(api: Api) -> str:
+    data = await api.data((OPERATIONS / "issue-visitor-token.graphql").read_text())
+    token: str = data["issueVisitorToken"]["token"]
+    return token
+
+
+async def test_a_citizen_compares_the_plans_and_comments_on_one(api: Api):
+    token = await visitor_token(api)
+    comparison = await api.data((OPERATIONS / "compare-scenarios.graphql").read_text())
+    assert comparison["compareScenarios"]["__typename"] == "ScenarioComparison"
+    key = f"journey-{uuid.uuid4()}"
+    comment = await api.data(
+        (OPERATIONS / "comment-on-scenario.graphql").read_text(),
+        {"key": key},
+        headers={"x-visitor-token": token},
+    )
+    made = comment["createComment"]
+    assert made["__typename"] == "Comment"
+    assert (made["status"], made["scenarioVersion"], made["official"]) == ("APPROVED", 1, False)
+    again = await api.data(
+        (OPERATIONS / "comment-on-scenario.graphql").read_text(),
+        {"key": key},
+        headers={"x-visitor-token": token},
+    )
+    assert again["createComment"]["id"] == made["id"]
+    listed = await api.data(
+        'query { comments(sceneSlug: "gokseong", scenarioId: "gokseong:plan-a-2030") '
+        "{ id body authorName location { lat lon } } }"
+    )
+    assert made["id"] in [c["id"] for c in listed["comments"]]
+
+
+async def test_commenting_without_or_with_a_forged_token_is_refused(api: Api):
+    document = (OPERATIONS / "comment-on-scenario.graphql").read_text()
+    anonymous = await api.data(document, {"key": f"anon-{uuid.uuid4()}"})
+    assert anonymous["createComment"]["code"] == "NOT_AUTHORIZED"
+    forged = await api.data(
+        document, {"key": f"forged-{uuid.uuid4()}"}, headers={"x-visitor-token": "e30.e30.e30"}
+    )
+    assert forged["createComment"]["code"] == "NOT_AUTHORIZED"
+    assert "not valid" in forged["createComment"]["message"]
+
+
+async def test_an_empty_comment_names_the_field(api: Api):
+    token = await visitor_token(api)
+    data = await api.data(
+        (OPERATIONS / "comment-on-scenario.graphql").read_text(),
+        {"key": f"empty-{uuid.uuid4()}", "body": "  "},
+        headers={"x-visitor-token": token},
+    )
+    assert data["createComment"]["code"] == "INVALID_ARGUMENT"
+    assert data["createComment"]["message"] == "body: is empty"
+
+
+async def test_only_organisers_moderate_and_see_the_queue(api: Api):
+    query = 'query { moderationQueue(sceneSlug: "gokseong") { id } }'
+    assert (await api.data(query))["moderationQueue"] == []
+    moderate = """mutation { moderateComment(id: "00000000-0000-0000-0000-000000000000",
+      approve: true) { __typename ... on Error { code } } }"""
+    assert (await api.data(moderate))["moderateComment"]["code"] == "NOT_AUTHORIZED"
+    unknown = await api.data(moderate, token=ORGANISER_TOKEN)
+    assert unknown["moderateComment"]["code"] == "NOT_FOUND"
