@@ -29,9 +29,8 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
-    "idempotency_keys, comments, scenarios, publish_jobs, scene_versions, live_moderation, "
-    "live_sessions, tour_stops, "
-    "tours, pois, scenes, regions"
+    "ballots, polls, idempotency_keys, comments, scenarios, publish_jobs, scene_versions, "
+    "live_moderation, live_sessions, tour_stops, tours, pois, scenes, regions"
 )
 
 

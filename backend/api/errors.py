@@ -17,6 +17,7 @@ class ErrorCode(Enum):
     ILLEGAL_TRANSITION = "illegal_transition"
     NOT_AUTHORIZED = "not_authorized"
     RATE_LIMITED = "rate_limited"
+    POLL_CLOSED = "poll_closed"
 
 
 @strawberry.interface(description="An expected failure, returned as data rather than thrown.")

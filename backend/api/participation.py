@@ -10,6 +10,7 @@ import strawberry
 
 from backend.api.errors import (
     ConflictError,
+    Error,
     ErrorCode,
     IllegalTransitionError,
     InvalidArgumentError,
@@ -21,9 +22,11 @@ from backend.api.errors import (
 )
 from backend.api.types.common import GeoPosition
 from backend.api.types.objects import CtxInfo
+from backend.api.types.scenario import PollType
 from backend.domain.errors import DomainError
 from backend.domain.geo import GeoPoint
 from backend.domain.participation import Comment, CommentStatus, RateLimited
+from backend.domain.poll import PollClosed
 from backend.services import participation
 from backend.services.visitors import issue_visitor_token
 
@@ -173,6 +176,11 @@ def _request(data: CommentInput) -> participation.CommentRequest:
     )
 
 
+@strawberry.type(description="The poll no longer takes votes.")
+class PollClosedError(Error):
+    pass
+
+
 @strawberry.type
 class ParticipationMutation:
     @strawberry.mutation(description="A token for anonymous participation (no account).")
@@ -208,6 +216,34 @@ class ParticipationMutation:
         return CommentType(comment=comment)
 
     @strawberry.mutation(
+        description="Vote in a poll on a scenario (visitors, X-Visitor-Token): `options` are "
+        "indexes into the poll's options (one, or several for a multiple-choice poll). One "
+        "ballot per visitor; the same `idempotencyKey` again is answered as before."
+    )
+    async def vote(
+        self,
+        info: CtxInfo,
+        poll_id: strawberry.ID,
+        options: list[int],
+        idempotency_key: str,
+    ) -> VoteResult:
+        try:
+            poll = await participation.cast_vote(
+                info.context.store,
+                str(poll_id),
+                options,
+                info.context.author(),
+                idempotency_key,
+                date.today(),
+                datetime.now(UTC),
+            )
+        except PollClosed as error:
+            return PollClosedError(code=ErrorCode.POLL_CLOSED, message=error.message)
+        except DomainError as error:
+            return _error(error)  # type: ignore[no-any-return]
+        return PollType(poll=poll)
+
+    @strawberry.mutation(
         description="Approve or reject (with a reason shown to the author) a comment "
         "(organisers and moderators)."
     )
@@ -223,6 +259,17 @@ class ParticipationMutation:
         except DomainError as error:
             return _error(error)  # type: ignore[no-any-return]
         return CommentType(comment=comment)
+
+
+VoteResult = Annotated[
+    PollType
+    | InvalidArgumentError
+    | NotFoundError
+    | ConflictError
+    | NotAuthorizedError
+    | PollClosedError,
+    strawberry.union("VoteResult"),
+]
 
 
 @strawberry.type

@@ -128,6 +128,7 @@ async def store_package(
         scene.slug, [p.key for p in package.pois], "manifest"
     )
     await tx.sync_scenarios(scene.slug, package.scenarios)
+    await tx.sync_polls(scene.slug, package.polls)
     existing = await tx.live_sessions_by_id([s.id for s in package.live_sessions])
     for session in package.live_sessions:
         if session.id not in existing:

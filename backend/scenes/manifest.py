@@ -206,6 +206,14 @@ class PhaseModel(_Strict):
     changes: list[ChangeModel] = Field(default_factory=list)
 
 
+class PollModel(_Strict):
+    key: str
+    question: Texts
+    options: list[Texts]
+    multiple: bool = False
+    closes_on: date | None = None
+
+
 class ScenarioModel(_Strict):
     key: str
     name: Texts
@@ -214,6 +222,7 @@ class ScenarioModel(_Strict):
     fallback_image: str | None = None
     figure: list[FigureModel] = Field(default_factory=list)
     phase: list[PhaseModel] = Field(default_factory=list)
+    poll: list[PollModel] = Field(default_factory=list)
 
 
 class ScenariosFile(_Strict):

@@ -21,9 +21,10 @@ from backend.domain.poi import MediaKind, MediaRef, Poi, normalize_tags, parse_c
 from backend.domain.region import Region, parse_locales, validate_timezone
 from backend.domain.scene import Georeference, Layer, LayerKind, Scene
 from backend.domain.tour import CameraPose, Tour, TourStop
+from backend.domain.poll import Poll
 from backend.domain.scenario import Scenario
 from backend.scenes import manifest as m
-from backend.scenes.scenario_parse import scenario_from
+from backend.scenes.scenario_parse import polls_from, scenario_from
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -62,6 +63,7 @@ class ScenePackage:
     tours: list[Tour] = field(default_factory=list)
     live_sessions: list[LiveSession] = field(default_factory=list)
     scenarios: list[Scenario] = field(default_factory=list)
+    polls: list[Poll] = field(default_factory=list)
 
 
 class _Collector:
@@ -333,6 +335,9 @@ def _read_contents(package: ScenePackage, errors: _Collector) -> None:
             errors,
             lambda s: scenario_from(package.scene, s),
         )
+        package.polls = [
+            poll for model in scenarios.scenario for poll in polls_from(package.scene, model)
+        ]
     tour_keys = {t.key for t in package.tours}
     sessions_file = folder / "live-sessions.toml"
     if sessions_file.is_file() and (

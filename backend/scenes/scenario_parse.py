@@ -15,6 +15,7 @@ from backend.domain.scenario import (
     Unit,
     check_layers,
 )
+from backend.domain.poll import Poll
 from backend.domain.scene import Scene
 from backend.scenes import manifest as m
 
@@ -33,6 +34,7 @@ def scenario_from(scene: Scene, data: m.ScenarioModel) -> Scenario:
         figures=tuple(_figure(i, figure) for i, figure in enumerate(data.figure)),
     )
     check_layers(scenario, scene.layers)
+    polls_from(scene, data)  # validated here, so errors name the scenario
     return scenario
 
 
@@ -76,3 +78,30 @@ def _change(j: int, data: m.ChangeModel) -> LayerChange:
         return LayerChange(ChangeKind.ADD, data.add)
     assert data.remove is not None
     return LayerChange(ChangeKind.REMOVE, data.remove)
+
+
+def polls_from(scene: Scene, data: m.ScenarioModel) -> list[Poll]:
+    polls = []
+    for i, poll in enumerate(data.poll):
+        try:
+            polls.append(
+                Poll(
+                    scene_slug=scene.slug,
+                    scenario_key=data.key,
+                    key=poll.key,
+                    question=LocalizedText.of("question", poll.question),
+                    options=tuple(
+                        LocalizedText.of(f"options[{j}]", option)
+                        for j, option in enumerate(poll.options)
+                    ),
+                    multiple=poll.multiple,
+                    closes_on=poll.closes_on,
+                )
+            )
+        except InvalidValue as error:
+            raise error.under(f"poll[{i}]") from None
+    keys = [p.key for p in polls]
+    if len(set(keys)) != len(keys):
+        raise InvalidValue("poll", "poll keys must be unique within a scenario")
+    return polls
+

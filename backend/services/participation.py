@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from backend.domain import participation as rules
-from backend.domain.errors import InvalidValue, NotFound
+from backend.domain.errors import InvalidValue, NotAuthorized, NotFound
 from backend.domain.geo import GeoPoint
 from backend.domain.participation import (
     Anchor,
@@ -20,6 +20,7 @@ from backend.domain.participation import (
     ModerationMode,
     RateLimited,
 )
+from backend.domain.poll import Poll, check_ballot
 from backend.live.limits import Rate, TokenBucket
 from backend.ports import Reads, Store
 
@@ -205,3 +206,46 @@ async def moderate_comment(
         decided = rules.moderate(comment, approve, reason, now)
         await tx.update_comment(decided, comment.status)
     return decided
+
+
+async def cast_vote(
+    store: Store,
+    poll_id: str,
+    choices: list[int],
+    author: Author,
+    idempotency_key: str,
+    today: date,
+    now: datetime,
+) -> Poll:
+    """One ballot per visitor and poll. The same key again is answered as before; a second
+    ballot is AlreadyVoted; a closed poll PollClosed; an unknown option names its index."""
+    if author.official:
+        raise NotAuthorized("organisers do not vote; visitors do (X-Visitor-Token)")
+    key = rules.check_idempotency_key(idempotency_key)
+    fingerprint = rules.request_hash("vote", {"poll": poll_id, "choices": sorted(choices)})
+    if await _replayed_vote(store.reads, author.id, key, fingerprint):
+        return (await store.reads.polls_by_id([poll_id]))[poll_id]
+    poll = (await store.reads.polls_by_id([poll_id])).get(poll_id)
+    if poll is None:
+        raise NotFound("poll", poll_id)
+    ballot = check_ballot(poll, choices, today)
+    try:
+        async with store.transaction() as tx:
+            await tx.lock_scene(poll.scene_slug)
+            if await _replayed_vote(tx, author.id, key, fingerprint):
+                return poll
+            await tx.insert_ballot(poll.id, author.id, ballot, now)
+            if not await tx.record_idempotency(author.id, key, fingerprint, poll.id, now):
+                raise _LostRace
+    except _LostRace:
+        pass  # the same request, committed by a concurrent retry: its ballot stands
+    return poll
+
+
+async def _replayed_vote(reads: Reads, scope: str, key: str, fingerprint: str) -> bool:
+    found = await reads.idempotent_result(scope, key)
+    if found is None:
+        return False
+    if found[0] != fingerprint:
+        raise IdempotencyConflict("this idempotency key was already used for another vote")
+    return True

@@ -30,6 +30,7 @@ from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
 from backend.store.participation_sql import ParticipationReads, ParticipationWrites
 from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
+from backend.store.poll_sql import PollReads, PollWrites
 from backend.store.publishing_sql import PublishingReads, PublishingWrites
 from backend.store.scenario_sql import ScenarioReads, ScenarioWrites
 from backend.store.tables import (
@@ -52,7 +53,7 @@ FIRST_RING_M = 250.0
 RING_GROWTH = 4.0
 
 
-class SqlReads(PublishingReads, ScenarioReads, ParticipationReads):
+class SqlReads(PublishingReads, ScenarioReads, ParticipationReads, PollReads):
     """Queries; each runs on its own pooled connection unless bound to a transaction."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
@@ -261,7 +262,7 @@ class SqlReads(PublishingReads, ScenarioReads, ParticipationReads):
         return [codec.live_session_from(row) for row in await self._rows(stmt)]
 
 
-class SqlWrites(SqlReads, PublishingWrites, ScenarioWrites, ParticipationWrites):
+class SqlWrites(SqlReads, PublishingWrites, ScenarioWrites, ParticipationWrites, PollWrites):
     """Changes on one transaction's connection; the caller commits or rolls back."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:

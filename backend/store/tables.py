@@ -236,3 +236,24 @@ idempotency_keys = sa.Table(
     sa.Column("result_id", sa.String(130), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+polls = sa.Table(
+    "polls",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # <scene>:<scenario>:<key>
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("scenario_key", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One ballot per voter and poll (the primary key is what refuses a second vote).
+ballots = sa.Table(
+    "ballots",
+    metadata,
+    sa.Column("poll_id", sa.String(200), sa.ForeignKey("polls.id"), primary_key=True),
+    sa.Column("voter_id", sa.String(64), primary_key=True),
+    sa.Column("choices", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

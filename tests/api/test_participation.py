@@ -43,6 +43,30 @@ async def test_a_citizen_compares_the_plans_and_comments_on_one(api: Api):
     assert made["id"] in [c["id"] for c in listed["comments"]]
 
 
+async def test_a_citizen_votes_once_in_a_plan_poll(api: Api):
+    token = await visitor_token(api)
+    document = (OPERATIONS / "vote.graphql").read_text()
+    key = f"vote-{uuid.uuid4()}"
+    first = await api.data(document, {"key": key}, headers={"x-visitor-token": token})
+    poll = first["vote"]
+    assert poll["__typename"] == "Poll"
+    assert poll["myChoices"] == [0, 2]
+    assert poll["open"] is True
+    retried = await api.data(document, {"key": key}, headers={"x-visitor-token": token})
+    assert retried["vote"]["ballots"] == poll["ballots"]  # the same ballot, not a second
+    twice = await api.data(
+        document, {"key": f"vote-{uuid.uuid4()}"}, headers={"x-visitor-token": token}
+    )
+    assert twice["vote"]["code"] == "CONFLICT"
+    assert "already voted" in twice["vote"]["message"]
+    bad = await api.data(
+        document,
+        {"key": f"vote-{uuid.uuid4()}", "options": [9]},
+        headers={"x-visitor-token": await visitor_token(api)},
+    )
+    assert bad["vote"]["code"] == "INVALID_ARGUMENT"
+
+
 async def test_commenting_without_or_with_a_forged_token_is_refused(api: Api):
     document = (OPERATIONS / "comment-on-scenario.graphql").read_text()
     anonymous = await api.data(document, {"key": f"anon-{uuid.uuid4()}"})

@@ -9,6 +9,8 @@ import strawberry
 
 from backend.api.types.common import LocalizedString, localized
 from backend.api.types.objects import CtxInfo, LangArg, LayerType
+from backend.domain.errors import DomainError
+from backend.domain.poll import Poll
 from backend.domain.scenario import (
     ChangeKind,
     Comparison,
@@ -255,3 +257,62 @@ class SceneStateType:
             LayerType(layer=layer, scene_slug=self.scene_slug, tier=self.tier)
             for layer in self.shown
         ]
+
+
+@strawberry.type(name="Poll", description="A poll on a scenario; one ballot per visitor.")
+class PollType:
+    poll: strawberry.Private[Poll]
+
+    @strawberry.field(description="`<scene>:<scenario>:<key>`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.poll.id)
+
+    @strawberry.field
+    def scenario_id(self) -> strawberry.ID:
+        return strawberry.ID(self.poll.scenario_id)
+
+    @strawberry.field
+    async def question(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString:
+        text = await localized(info, self.poll.question, lang, scene_slug=self.poll.scene_slug)
+        assert text is not None
+        return text
+
+    @strawberry.field(description="The options, in order; votes name them by index.")
+    async def options(self, info: CtxInfo, lang: LangArg = None) -> list[LocalizedString]:
+        out = []
+        for option in self.poll.options:
+            text = await localized(info, option, lang, scene_slug=self.poll.scene_slug)
+            assert text is not None
+            out.append(text)
+        return out
+
+    @strawberry.field(description="Several options may be chosen.")
+    def multiple(self) -> bool:
+        return self.poll.multiple
+
+    @strawberry.field(description="The last day votes are taken (null: no end).")
+    def closes_on(self) -> date | None:
+        return self.poll.closes_on
+
+    @strawberry.field
+    def open(self) -> bool:
+        return self.poll.is_open(date.today())
+
+    @strawberry.field(description="Votes per option, in option order.")
+    async def tally(self, info: CtxInfo) -> list[int]:
+        votes, _ = await info.context.store.reads.poll_tally(self.poll.id, len(self.poll.options))
+        return votes
+
+    @strawberry.field(description="How many visitors voted.")
+    async def ballots(self, info: CtxInfo) -> int:
+        _, count = await info.context.store.reads.poll_tally(self.poll.id, len(self.poll.options))
+        return count
+
+    @strawberry.field(description="The caller's own choices (X-Visitor-Token), if voted.")
+    async def my_choices(self, info: CtxInfo) -> list[int] | None:
+        try:
+            author = info.context.author()
+        except DomainError:
+            return None
+        ballot = await info.context.store.reads.ballot_of(self.poll.id, author.id)
+        return list(ballot) if ballot is not None else None
