@@ -22,7 +22,7 @@ from backend.api.schema import build_schema
 from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
 from backend.domain.live_session import LiveSession, ModerationRecord
-from backend.http import assets, health
+from backend.http import assets, exports, health
 from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath, AssetMemory
 from backend.live.hub import Hub, InProcessHub
@@ -206,6 +206,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
 
     app.include_router(assets.router)
     app.include_router(uploads_http.router)
+    app.include_router(exports.router)
     app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))
     if settings.cors_origins:
         app.add_middleware(

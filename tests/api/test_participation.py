@@ -97,3 +97,37 @@ async def test_only_organisers_moderate_and_see_the_queue(api: Api):
     assert (await api.data(moderate))["moderateComment"]["code"] == "NOT_AUTHORIZED"
     unknown = await api.data(moderate, token=ORGANISER_TOKEN)
     assert unknown["moderateComment"]["code"] == "NOT_FOUND"
+
+
+async def test_organisers_export_comments_and_poll_results(api: Api):
+    token = await visitor_token(api)
+    made = await api.data(
+        (OPERATIONS / "comment-on-scenario.graphql").read_text(),
+        {"key": f"export-{uuid.uuid4()}", "body": "내보내기 확인용 의견"},
+        headers={"x-visitor-token": token},
+    )
+    comment_id = made["createComment"]["id"]
+    await api.data(
+        (OPERATIONS / "vote.graphql").read_text(),
+        {"key": f"export-{uuid.uuid4()}"},
+        headers={"x-visitor-token": token},
+    )
+    organiser = {"authorization": f"Bearer {ORGANISER_TOKEN}"}
+
+    csv_response = await api.http.get("/exports/gokseong/comments.csv", headers=organiser)
+    assert csv_response.status_code == 200
+    text = csv_response.content.decode("utf-8")
+    assert text.startswith("\ufeffid,created_at,status")
+    assert comment_id in text
+    assert "내보내기 확인용 의견" in text
+
+    geo = (await api.http.get("/exports/gokseong/comments.geojson", headers=organiser)).json()
+    feature = next(f for f in geo["features"] if f["properties"]["id"] == comment_id)
+    assert feature["geometry"]["coordinates"][:2] == [127.3112, 35.2745]
+
+    polls = (await api.http.get("/exports/gokseong/polls.csv", headers=organiser)).text
+    assert "gokseong:plan-b-2030:station-district-priorities" in polls
+
+    assert (await api.http.get("/exports/gokseong/comments.csv")).status_code == 401
+    missing = await api.http.get("/exports/atlantis/comments.csv", headers=organiser)
+    assert missing.status_code == 404
