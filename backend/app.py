@@ -6,7 +6,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -168,6 +168,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     )
     app.state.asset_store = asset_store
     app.state.uploads = uploads
+    app.state.clock = lambda: datetime.now(UTC)  # stamp tours' "now"; tests may move it
     app.state.metrics = Metrics()
 
     comment_limiter = VisitorLimiter()
@@ -186,6 +187,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             visitor_secret=settings.visitor_secret,
             visitor_token_ttl=timedelta(days=settings.visitor_token_ttl_days),
             limiter=comment_limiter,
+            clock=request.app.state.clock,
         )
 
     graphql = GraphQLRouter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -86,6 +86,7 @@ class Context(BaseContext):
         visitor_secret: str = "",
         visitor_token_ttl: timedelta = timedelta(days=30),
         limiter: VisitorLimiter | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -96,6 +97,8 @@ class Context(BaseContext):
         self.visitor_secret = visitor_secret
         self.visitor_token_ttl = visitor_token_ttl
         self.limiter = limiter or VisitorLimiter()
+        # what "now" is for stamp tours (tests move it; the service uses wall time)
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.loaders = Loaders(store.reads)
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")

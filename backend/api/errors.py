@@ -18,6 +18,8 @@ class ErrorCode(Enum):
     NOT_AUTHORIZED = "not_authorized"
     RATE_LIMITED = "rate_limited"
     POLL_CLOSED = "poll_closed"
+    CONDITION_NOT_MET = "condition_not_met"
+    IMPLAUSIBLE_MOVEMENT = "implausible_movement"
 
 
 @strawberry.interface(description="An expected failure, returned as data rather than thrown.")

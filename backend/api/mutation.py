@@ -27,6 +27,7 @@ from backend.api.inputs import (
 )
 from backend.api.participation import ParticipationMutation
 from backend.api.publishing import PublishingMutation
+from backend.api.stamps import StampMutation
 from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
 from backend.domain.errors import DomainError
@@ -56,7 +57,7 @@ KEY_DESCRIPTION = "Key unique within the scene ([a-z0-9-]); generated when absen
 
 
 @strawberry.type
-class Mutation(PublishingMutation, ParticipationMutation):
+class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     @strawberry.mutation(description="Create a POI in a scene (organisers).")
     async def create_poi(
         self,

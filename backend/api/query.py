@@ -12,6 +12,7 @@ from backend.api.inputs import PoiFilterInput, to_filter
 from backend.api.participation import ParticipationQuery
 from backend.api.publishing import PublishingQuery
 from backend.api.scenarios import ScenarioQuery
+from backend.api.stamps import StampQuery
 from backend.api.types.common import ClientTierEnum, LiveSessionStatusEnum
 from backend.api.types.objects import (
     CtxInfo,
@@ -96,7 +97,7 @@ async def _scene(context: Context, slug: str, argument: str = "slug") -> SceneTy
 
 
 @strawberry.type
-class Query(PublishingQuery, ScenarioQuery, ParticipationQuery):
+class Query(PublishingQuery, ScenarioQuery, ParticipationQuery, StampQuery):
     @strawberry.field(description="Every region, by slug.")
     async def regions(self, info: CtxInfo) -> list[RegionType]:
         return [RegionType(region=r) for r in await info.context.store.reads.regions()]

@@ -129,6 +129,7 @@ async def store_package(
     )
     await tx.sync_scenarios(scene.slug, package.scenarios)
     await tx.sync_polls(scene.slug, package.polls)
+    await tx.sync_stamp_tours(scene.slug, package.stamp_tours)
     existing = await tx.live_sessions_by_id([s.id for s in package.live_sessions])
     for session in package.live_sessions:
         if session.id not in existing:

@@ -228,3 +228,24 @@ class ScenarioModel(_Strict):
 class ScenariosFile(_Strict):
     scenario: list[ScenarioModel] = Field(default_factory=list)
 
+
+class StampStopModel(_Strict):
+    poi: str
+    radius_m: float | None = None
+    dwell_s: float = 0.0
+    riddle: Texts | None = None
+    answers: list[str] = Field(default_factory=list)
+    hint: Texts | None = None
+
+
+class StampTourModel(_Strict):
+    key: str
+    name: Texts
+    description: Texts | None = None
+    badge: Texts
+    stop: list[StampStopModel]
+
+
+class StampToursFile(_Strict):
+    stamp_tour: list[StampTourModel] = Field(default_factory=list)
+

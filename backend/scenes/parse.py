@@ -23,8 +23,9 @@ from backend.domain.scene import Georeference, Layer, LayerKind, Scene
 from backend.domain.tour import CameraPose, Tour, TourStop
 from backend.domain.poll import Poll
 from backend.domain.scenario import Scenario
+from backend.domain.stamps import StampTour
 from backend.scenes import manifest as m
-from backend.scenes.scenario_parse import polls_from, scenario_from
+from backend.scenes.scenario_parse import polls_from, scenario_from, stamp_tour_from
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -64,6 +65,7 @@ class ScenePackage:
     live_sessions: list[LiveSession] = field(default_factory=list)
     scenarios: list[Scenario] = field(default_factory=list)
     polls: list[Poll] = field(default_factory=list)
+    stamp_tours: list[StampTour] = field(default_factory=list)
 
 
 class _Collector:
@@ -338,6 +340,17 @@ def _read_contents(package: ScenePackage, errors: _Collector) -> None:
         package.polls = [
             poll for model in scenarios.scenario for poll in polls_from(package.scene, model)
         ]
+    stamps_file = folder / "stamp-tours.toml"
+    if stamps_file.is_file() and (
+        stamp_tours := _load_toml(stamps_file, m.StampToursFile, errors)
+    ):
+        package.stamp_tours = _each(
+            stamp_tours.stamp_tour,
+            stamps_file,
+            "stamp_tour",
+            errors,
+            lambda t: stamp_tour_from(scene, t, by_key),
+        )
     tour_keys = {t.key for t in package.tours}
     sessions_file = folder / "live-sessions.toml"
     if sessions_file.is_file() and (

@@ -1,4 +1,5 @@
-"""``scenarios.toml`` → Scenario objects (published, version 1: the loader versions them)."""
+"""``scenarios.toml`` → Scenario objects (published, version 1: the loader versions them),
+and ``stamp-tours.toml`` → StampTour objects."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from backend.domain.scenario import (
     check_layers,
 )
 from backend.domain.poll import Poll
+from backend.domain.poi import Poi
 from backend.domain.scene import Scene
+from backend.domain.stamps import StampStop, StampTour, fold_answer
 from backend.scenes import manifest as m
 
 
@@ -104,4 +107,34 @@ def polls_from(scene: Scene, data: m.ScenarioModel) -> list[Poll]:
     if len(set(keys)) != len(keys):
         raise InvalidValue("poll", "poll keys must be unique within a scenario")
     return polls
+
+
+def stamp_tour_from(scene: Scene, data: m.StampTourModel, pois: dict[str, Poi]) -> StampTour:
+    stops = []
+    for i, stop in enumerate(data.stop):
+        poi = pois.get(stop.poi)
+        if poi is None:
+            raise InvalidValue(f"stop[{i}].poi", f"{stop.poi!r} is not a POI of this scene")
+        try:
+            stops.append(
+                StampStop(
+                    poi_key=stop.poi,
+                    location=poi.location,
+                    radius_m=stop.radius_m,
+                    dwell_s=stop.dwell_s,
+                    riddle=LocalizedText.optional("riddle", stop.riddle),
+                    answers=tuple(fold_answer(a) for a in stop.answers),
+                    hint=LocalizedText.optional("hint", stop.hint),
+                )
+            )
+        except InvalidValue as error:
+            raise error.under(f"stop[{i}]") from None
+    return StampTour(
+        scene_slug=scene.slug,
+        key=validate_slug("key", data.key),
+        name=LocalizedText.of("name", data.name),
+        description=LocalizedText.optional("description", data.description),
+        badge_name=LocalizedText.of("badge", data.badge),
+        stops=tuple(stops),
+    )
 

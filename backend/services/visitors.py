@@ -27,7 +27,14 @@ class VisitorToken:
 
 
 def issue_visitor_token(secret: str, now: datetime, ttl: timedelta) -> VisitorToken:
-    visitor_id = "v_" + secrets.token_urlsafe(12)
+    """A token for a new visitor."""
+    return issue_visitor_token_for("v_" + secrets.token_urlsafe(12), secret, now, ttl)
+
+
+def issue_visitor_token_for(
+    visitor_id: str, secret: str, now: datetime, ttl: timedelta
+) -> VisitorToken:
+    """A token for a known visitor (a transfer to another device)."""
     expires = now + ttl
     token = jwt.encode(
         {"sub": visitor_id, "typ": TOKEN_TYPE, "iat": now, "exp": expires},

@@ -33,6 +33,7 @@ from backend.store.poi_search import bind_values, count_statement, page_statemen
 from backend.store.poll_sql import PollReads, PollWrites
 from backend.store.publishing_sql import PublishingReads, PublishingWrites
 from backend.store.scenario_sql import ScenarioReads, ScenarioWrites
+from backend.store.stamp_sql import StampReads, StampWrites
 from backend.store.tables import (
     live_moderation,
     live_sessions,
@@ -53,7 +54,7 @@ FIRST_RING_M = 250.0
 RING_GROWTH = 4.0
 
 
-class SqlReads(PublishingReads, ScenarioReads, ParticipationReads, PollReads):
+class SqlReads(PublishingReads, ScenarioReads, ParticipationReads, PollReads, StampReads):
     """Queries; each runs on its own pooled connection unless bound to a transaction."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection | None = None) -> None:
@@ -262,7 +263,9 @@ class SqlReads(PublishingReads, ScenarioReads, ParticipationReads, PollReads):
         return [codec.live_session_from(row) for row in await self._rows(stmt)]
 
 
-class SqlWrites(SqlReads, PublishingWrites, ScenarioWrites, ParticipationWrites, PollWrites):
+class SqlWrites(
+    SqlReads, PublishingWrites, ScenarioWrites, ParticipationWrites, PollWrites, StampWrites
+):
     """Changes on one transaction's connection; the caller commits or rolls back."""
 
     def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:

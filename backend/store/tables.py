@@ -257,3 +257,55 @@ ballots = sa.Table(
     sa.Column("choices", Json, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+stamp_tours = sa.Table(
+    "stamp_tours",
+    metadata,
+    sa.Column("id", sa.String(130), primary_key=True),
+    sa.Column("scene_slug", sa.String(64), sa.ForeignKey("scenes.slug"), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A visitor's last accepted position on a stamp tour, and the dwell at the stop there.
+stamp_trackers = sa.Table(
+    "stamp_trackers",
+    metadata,
+    sa.Column("visitor_id", sa.String(64), primary_key=True),
+    sa.Column("tour_id", sa.String(130), primary_key=True),
+    sa.Column("lat_deg", sa.Float, nullable=False),
+    sa.Column("lon_deg", sa.Float, nullable=False),
+    sa.Column("height_m", sa.Float, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("dwell_stop", sa.Integer),
+    sa.Column("dwell_s", sa.Float, nullable=False),
+)
+
+stamps = sa.Table(
+    "stamps",
+    metadata,
+    sa.Column("visitor_id", sa.String(64), primary_key=True),
+    sa.Column("tour_id", sa.String(130), primary_key=True),
+    sa.Column("stop_index", sa.Integer, primary_key=True),
+    sa.Column("earned_at", UtcDateTime, nullable=False),
+)
+
+badges = sa.Table(
+    "badges",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("visitor_id", sa.String(64), nullable=False),
+    sa.Column("tour_id", sa.String(130), nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("visitor_id", "tour_id", name="uq_badges_visitor_tour"),
+)
+
+transfer_codes = sa.Table(
+    "transfer_codes",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("visitor_id", sa.String(64), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)

@@ -43,6 +43,7 @@ LangArg = Annotated[str | None, strawberry.argument(description=LANG_DESCRIPTION
 CtxInfo = Info[Context, None]
 
 if TYPE_CHECKING:
+    from backend.api.stamps import StampTourType
     from backend.api.types.scenario import ScenarioType, SceneStateType
 
 
@@ -228,6 +229,15 @@ class SceneType:
             for layer in self.scene.layers
             if layer.baseline
         ]
+
+    @strawberry.field(description="Stamp and treasure tours of the scene.")
+    async def stamp_tours(
+        self, info: CtxInfo
+    ) -> list[Annotated[StampTourType, strawberry.lazy("backend.api.stamps")]]:
+        from backend.api.stamps import StampTourType
+
+        found = await info.context.store.reads.stamp_tours_by_scene(self.scene.slug)
+        return [StampTourType(tour=t) for t in found]
 
     @strawberry.field(description="The development scenarios offered (newest versions).")
     async def scenarios(
