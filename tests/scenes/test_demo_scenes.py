@@ -25,8 +25,48 @@ def packages() -> dict[str, ScenePackage]:
     return {p.scene.slug: p for p in read_packages([DEMO_SCENES])}
 
 
-def test_the_three_pilot_scenes_are_there(packages: dict[str, ScenePackage]):
-    assert set(packages) == {"gijang-osiria", "namhae-coast", "gokseong"}
+def test_the_pilot_scenes_are_there(packages: dict[str, ScenePackage]):
+    assert set(packages) == {
+        "gijang-osiria",
+        "namhae-coast",
+        "gokseong",
+        "jeju-seongsan",
+        "wanju-innovation-city",
+    }
+
+
+@pytest.mark.parametrize(
+    ("slug", "scenarios"),
+    [
+        ("gokseong", 2),
+        ("wanju-innovation-city", 1),
+        ("jeju-seongsan", 1),
+    ],
+)
+def test_the_development_scenes_have_scenarios_with_text_alternatives(
+    packages: dict[str, ScenePackage], slug: str, scenarios: int
+):
+    package = packages[slug]
+    assert len(package.scenarios) >= scenarios
+    for scenario in package.scenarios:
+        assert {Locale.KO, Locale.EN} <= {loc for loc, _ in scenario.text_alternative.entries}
+        assert scenario.phases
+        assert scenario.figures
+
+
+def test_jeju_is_open_for_comments_under_pre_moderation(packages: dict[str, ScenePackage]):
+    assert packages["jeju-seongsan"].scene.moderation == "pre"
+    assert packages["jeju-seongsan"].polls
+
+
+def test_namhae_has_a_treasure_hunt_of_at_least_eight_real_places(
+    packages: dict[str, ScenePackage],
+):
+    namhae = packages["namhae-coast"]
+    [hunt] = namhae.stamp_tours
+    assert len(hunt.stops) >= 8
+    pois = {poi.key for poi in namhae.pois}
+    assert all(stop.poi_key in pois for stop in hunt.stops)
 
 
 @pytest.mark.parametrize("slug", ["gijang-osiria", "namhae-coast", "gokseong"])

@@ -23,7 +23,7 @@ from tests.live.server import LiveServer
 DRIVER = Path(__file__).with_name("drive.mjs")
 ARTIFACTS = REPO / "test-artifacts" / "viewer"
 LIVE_SESSION = "gijang-osiria:osiria-sunset-tour"
-SCENES = ("gijang-osiria", "namhae-coast", "gokseong")
+SCENES = ("gijang-osiria", "namhae-coast", "gokseong", "jeju-seongsan", "wanju-innovation-city")
 POI_NAMES = """query($slug: String!, $lang: String) { pois(filter: {sceneSlug: $slug, lang: $lang},
   first: 100) { ... on PoiConnection { edges { node { name(lang: $lang) { text } } } } } }"""
 
