@@ -51,18 +51,19 @@ def _authorised(request: Request) -> bool:
     )
 
 
-def _refused() -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": "not_authorized", "message": "exports need an organiser token"}},
-        status_code=401,
-    )
-
-
-def _not_found(scene: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": "not_found", "message": f"scene {scene!r} does not exist"}},
-        status_code=404,
-    )
+async def _refusal(request: Request, scene: str) -> JSONResponse | None:
+    """The error response for a caller without the token or an unknown scene, else None."""
+    if not _authorised(request):
+        return JSONResponse(
+            {"error": {"code": "not_authorized", "message": "exports need an organiser token"}},
+            status_code=401,
+        )
+    if scene not in await request.app.state.store.reads.scenes_by_slug([scene]):
+        return JSONResponse(
+            {"error": {"code": "not_found", "message": f"scene {scene!r} does not exist"}},
+            status_code=404,
+        )
+    return None
 
 
 async def _comments(reads: Reads, scene: str) -> list[Comment]:
@@ -105,22 +106,18 @@ def _csv(rows: list[dict[str, Any]], columns: list[str], filename: str) -> Respo
 
 @router.get("/exports/{scene}/comments.csv", include_in_schema=False)
 async def comments_csv(request: Request, scene: str) -> Response:
-    if not _authorised(request):
-        return _refused()
+    if refused := await _refusal(request, scene):
+        return refused
     reads: Reads = request.app.state.store.reads
-    if scene not in await reads.scenes_by_slug([scene]):
-        return _not_found(scene)
     rows = [_comment_row(c) for c in await _comments(reads, scene)]
     return _csv(rows, COMMENT_COLUMNS, f"{scene}-comments.csv")
 
 
 @router.get("/exports/{scene}/comments.geojson", include_in_schema=False)
 async def comments_geojson(request: Request, scene: str) -> Response:
-    if not _authorised(request):
-        return _refused()
+    if refused := await _refusal(request, scene):
+        return refused
     reads: Reads = request.app.state.store.reads
-    if scene not in await reads.scenes_by_slug([scene]):
-        return _not_found(scene)
     features = []
     for comment in await _comments(reads, scene):
         where = comment.anchor.location
@@ -149,11 +146,9 @@ async def comments_geojson(request: Request, scene: str) -> Response:
 
 @router.get("/exports/{scene}/polls.csv", include_in_schema=False)
 async def polls_csv(request: Request, scene: str) -> Response:
-    if not _authorised(request):
-        return _refused()
+    if refused := await _refusal(request, scene):
+        return refused
     reads: Reads = request.app.state.store.reads
-    if scene not in await reads.scenes_by_slug([scene]):
-        return _not_found(scene)
     rows = []
     for scenario in (await reads.scenarios_by_scene([scene])).get(scene, []):
         for poll in await reads.polls_by_scenario(scenario.id):

@@ -233,7 +233,10 @@ class PublishService:
             beat.cancel()
         if finished.status is JobStatus.FAILED and p.should_retry_automatically(finished):
             log.info("publish job retried", job=job_id, attempts=finished.attempts)
-            await self.retry(job_id)
+            try:
+                await self.retry(job_id)
+            except DomainError as error:  # e.g. another publish of the scene came first
+                log.warning("publish job not retried", job=job_id, error=error.message)
         return finished
 
     async def _claim(self, job_id: str) -> _Running | None:
