@@ -8,6 +8,7 @@ import strawberry
 
 from backend.api.types.common import (
     LANG_DESCRIPTION,
+    AccessFactEnum,
     MediaKindEnum,
     PoiCategoryEnum,
     VisibilityEnum,
@@ -19,7 +20,7 @@ from backend.domain.i18n import Locale, LocalizedText
 from backend.domain.ids import validate_slug
 from backend.domain.live_session import LiveSession, Visibility
 from backend.domain.opening_hours import OpeningHours, WeeklyInterval, parse_days, parse_time
-from backend.domain.poi import MediaRef, Poi, PoiCategory, normalize_tags
+from backend.domain.poi import AccessFact, MediaRef, Poi, PoiCategory, normalize_tags
 from backend.domain.poi_query import PoiFilter
 from backend.domain.text_search import TextQuery
 from backend.domain.tour import CameraPose, Tour, TourStop
@@ -171,6 +172,7 @@ class PoiInput:
     opening_hours: OpeningHoursInput | None = None
     opening_hours_note: list[TranslationInput] | None = None
     accessibility: list[TranslationInput] | None = None
+    access: list[AccessFactEnum] = strawberry.field(default_factory=list)
     media: list[MediaInput] = strawberry.field(default_factory=list)
 
 
@@ -189,6 +191,8 @@ def to_poi(scene_slug: str, key: str, value: PoiInput) -> Poi:
         opening_hours=opening_hours(value.opening_hours),
         opening_hours_note=texts("input.openingHoursNote", value.opening_hours_note),
         accessibility=texts("input.accessibility", value.accessibility),
+        # strawberry hands back the domain enum itself (AccessFactEnum wraps AccessFact)
+        access=frozenset(AccessFact(fact) for fact in value.access),
         media=tuple(
             MediaRef(
                 kind=m.kind,
@@ -217,6 +221,12 @@ class TourStopInput:
     camera: CameraPoseInput
     dwell_min: int = 10
     narration: list[TranslationInput] | None = None
+    text_alternative: list[TranslationInput] | None = strawberry.field(
+        default=None, description="What the stop shows, in words (defaults to narration)."
+    )
+    fallback_image_url: str | None = strawberry.field(
+        default=None, description="A 2D picture or panorama for clients without 3D."
+    )
 
 
 @strawberry.input
@@ -244,6 +254,8 @@ def to_tour(scene_slug: str, key: str, value: TourInput) -> Tour:
                     ),
                     narration=texts("narration", s.narration),
                     dwell_min=s.dwell_min,
+                    text_alternative=texts("textAlternative", s.text_alternative),
+                    fallback_image_url=s.fallback_image_url,
                 )
             )
         except InvalidValue as error:

@@ -81,6 +81,24 @@ def normalize_tags(field: str, tags: list[str] | tuple[str, ...]) -> tuple[str, 
     return tuple(seen)
 
 
+class AccessFact(str, Enum):
+    """Structured accessibility facts a client can filter and show as icons; the free
+    ``accessibility`` text says the rest."""
+
+    STEP_FREE_ENTRANCE = "step-free-entrance"
+    STEP_FREE_ROUTE = "step-free-route"  # the visit itself, not only the door
+    ACCESSIBLE_TOILET = "accessible-toilet"
+    ACCESSIBLE_PARKING = "accessible-parking"
+    ELEVATOR = "elevator"
+    WHEELCHAIR_LOAN = "wheelchair-loan"
+    BRAILLE = "braille"
+    AUDIO_GUIDE = "audio-guide"
+    SIGN_LANGUAGE = "sign-language"
+    ASSISTANCE_DOGS = "assistance-dogs"
+    NURSING_ROOM = "nursing-room"
+    MANY_STEPS = "many-steps"  # a warning, as useful as a promise
+
+
 @dataclass(frozen=True, slots=True)
 class Poi:
     scene_slug: str
@@ -95,9 +113,12 @@ class Poi:
     opening_hours_note: LocalizedText | None = None
     accessibility: LocalizedText | None = None
     media: tuple[MediaRef, ...] = ()
+    access: frozenset[AccessFact] = frozenset()
 
     def __post_init__(self) -> None:
         validate_slug("poi.sceneSlug", self.scene_slug)
+        if {AccessFact.STEP_FREE_ROUTE, AccessFact.MANY_STEPS} <= self.access:
+            raise InvalidValue("poi.access", "step-free-route and many-steps contradict")
         validate_slug("poi.key", self.key)
         if len(self.media) > MAX_MEDIA:
             raise InvalidValue("poi.media", f"at most {MAX_MEDIA} entries")

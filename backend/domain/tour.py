@@ -48,9 +48,17 @@ class TourStop:
     camera: CameraPose
     narration: LocalizedText | None = None
     dwell_min: int = DEFAULT_DWELL_MIN
+    # for clients that cannot render 3D: what the stop shows, in words (else the
+    # narration stands in), and a 2D picture or panorama of the view
+    text_alternative: LocalizedText | None = None
+    fallback_image_url: str | None = None
 
     def __post_init__(self) -> None:
         validate_slug("stop.poi", self.poi_key)
+        if self.fallback_image_url is not None and not self.fallback_image_url.startswith(
+            ("https://", "/")
+        ):
+            raise InvalidValue("stop.fallbackImageUrl", "must be https:// or a site path")
         if not 0 < self.dwell_min <= 24 * 60:
             raise InvalidValue("stop.dwellMin", f"{self.dwell_min} must be in 1..1440 minutes")
 

@@ -128,6 +128,7 @@ class PoiModel(_Strict):
     description: Texts | None = None
     tags: list[str] = Field(default_factory=list)
     accessibility: Texts | None = None
+    access: list[str] = Field(default_factory=list)
     opening_hours: Literal["24/7"] | list[IntervalModel] | None = None
     opening_hours_note: Texts | None = None
     media: list[MediaModel] = Field(default_factory=list)
@@ -152,6 +153,8 @@ class StopModel(_Strict):
     poi: str
     dwell_min: int = 10
     narration: Texts | None = None
+    text_alternative: Texts | None = None
+    fallback_image: str | None = None
     camera: CameraModel
 
 

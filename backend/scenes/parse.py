@@ -17,7 +17,7 @@ from backend.domain.i18n import LocalizedText
 from backend.domain.ids import validate_slug
 from backend.domain.live_session import LiveSession, Visibility
 from backend.domain.opening_hours import OpeningHours, WeeklyInterval, parse_days, parse_time
-from backend.domain.poi import MediaKind, MediaRef, Poi, normalize_tags, parse_category
+from backend.domain.poi import AccessFact, MediaKind, MediaRef, Poi, normalize_tags, parse_category
 from backend.domain.region import Region, parse_locales, validate_timezone
 from backend.domain.scene import Georeference, Layer, LayerKind, Scene
 from backend.domain.tour import CameraPose, Tour, TourStop
@@ -158,6 +158,17 @@ def _layer(data: m.LayerModel) -> Layer:
     )
 
 
+def access_facts(field_name: str, values: list[str]) -> frozenset[AccessFact]:
+    facts = set()
+    for i, value in enumerate(values):
+        try:
+            facts.add(AccessFact(value))
+        except ValueError:
+            known = ", ".join(f.value for f in AccessFact)
+            raise InvalidValue(f"{field_name}[{i}]", f"unknown {value!r}; known: {known}") from None
+    return frozenset(facts)
+
+
 def _poi(scene: Scene, data: m.PoiModel) -> Poi:
     location = GeoPoint.of("", data.lat, data.lon, data.height_m)
     anchor = data.anchor_m or scene.georeference.frame.to_enu(location)
@@ -173,6 +184,7 @@ def _poi(scene: Scene, data: m.PoiModel) -> Poi:
         opening_hours=parse_opening_hours(data.opening_hours),
         opening_hours_note=_opt_texts("opening_hours_note", data.opening_hours_note),
         accessibility=_opt_texts("accessibility", data.accessibility),
+        access=access_facts("access", data.access),
         media=tuple(_media(f"media[{i}]", item) for i, item in enumerate(data.media)),
     )
 
@@ -215,6 +227,8 @@ def _tour(scene: Scene, data: m.TourModel, pois: dict[str, Poi]) -> Tour:
                     camera=camera_pose(scene, stop.camera),
                     narration=_opt_texts("narration", stop.narration),
                     dwell_min=stop.dwell_min,
+                    text_alternative=_opt_texts("text_alternative", stop.text_alternative),
+                    fallback_image_url=stop.fallback_image,
                 )
             )
         except InvalidValue as error:

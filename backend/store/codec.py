@@ -10,7 +10,7 @@ from backend.domain.geo import BoundingBox, GeoPoint
 from backend.domain.i18n import Locale, LocalizedText
 from backend.domain.live_session import LiveSession, LiveSessionStatus, Visibility
 from backend.domain.opening_hours import OpeningHours, WeeklyInterval
-from backend.domain.poi import MediaKind, MediaRef, Poi, PoiCategory
+from backend.domain.poi import AccessFact, MediaKind, MediaRef, Poi, PoiCategory
 from backend.domain.publishing import JobFailure, JobKind, JobStatus, PublishJob, SceneVersion
 from backend.domain.region import Region
 from backend.domain.scene import ClientTier, Georeference, Layer, LayerAsset, LayerKind, Scene
@@ -275,6 +275,7 @@ def poi_row(poi: Poi, origin: str) -> dict[str, Any]:
         "opening_hours": _hours_out(poi.opening_hours),
         "opening_hours_note": text_out(poi.opening_hours_note),
         "accessibility": text_out(poi.accessibility),
+        "access": sorted(fact.value for fact in poi.access),
         "media": [
             {
                 "kind": m.kind.value,
@@ -306,6 +307,7 @@ def poi_from(row: Row) -> Poi:
         opening_hours=_hours_in(row["opening_hours"]),
         opening_hours_note=text_in(row["opening_hours_note"]),
         accessibility=text_in(row["accessibility"]),
+        access=frozenset(AccessFact(v) for v in row["access"] or ()),
         media=tuple(
             MediaRef(
                 kind=MediaKind(m["kind"]),
@@ -339,6 +341,8 @@ def stop_from(row: Row, poi_key: str) -> TourStop:
         ),
         narration=text_in(row["narration"]),
         dwell_min=row["dwell_min"],
+        text_alternative=text_in(row["text_alternative"]),
+        fallback_image_url=row["fallback_image_url"],
     )
 
 

@@ -396,6 +396,8 @@ class SqlWrites(
                     "dwell_min": stop.dwell_min,
                     "camera": codec.camera_out(stop.camera),
                     "narration": codec.text_out(stop.narration),
+                    "text_alternative": codec.text_out(stop.text_alternative),
+                    "fallback_image_url": stop.fallback_image_url,
                 }
                 for position, stop in enumerate(tour.stops)
             ],

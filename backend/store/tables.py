@@ -102,6 +102,7 @@ pois = sa.Table(
     sa.Column("opening_hours_note", Json),
     sa.Column("accessibility", Json),
     sa.Column("media", Json, nullable=False),
+    sa.Column("access", Json, nullable=False, server_default="[]"),  # AccessFact values
     sa.Column("origin", sa.String(16), nullable=False),
     sa.Column("name_text", sa.Text, nullable=False),  # normalized names: relevance ranking
     sa.Column("search_text", sa.Text, nullable=False),  # normalized text: substring re-check
@@ -140,6 +141,8 @@ tour_stops = sa.Table(
     sa.Column("dwell_min", sa.Integer, nullable=False),
     sa.Column("camera", Json, nullable=False),
     sa.Column("narration", Json),
+    sa.Column("text_alternative", Json),
+    sa.Column("fallback_image_url", sa.String(2000)),
     sa.Index("ix_tour_stops_poi_row", "poi_row"),
 )
 

@@ -11,7 +11,7 @@ from backend.domain.errors import InvalidValue
 from backend.domain.geo import BoundingBox, GeoPoint
 from backend.domain.i18n import Locale, LocalizedText, parse_locale
 from backend.domain.live_session import LiveSessionStatus, Visibility
-from backend.domain.poi import MediaKind, PoiCategory
+from backend.domain.poi import AccessFact, MediaKind, PoiCategory
 from backend.domain.region import Region
 from backend.domain.scene import ClientTier, LayerKind
 from backend.live.tokens import Role
@@ -19,6 +19,11 @@ from backend.live.tokens import Role
 if TYPE_CHECKING:
     from backend.api.context import Context
 
+AccessFactEnum = strawberry.enum(
+    AccessFact,
+    name="AccessFact",
+    description="Structured accessibility facts of a POI (docs/scene-manifest.md).",
+)
 PoiCategoryEnum = strawberry.enum(
     PoiCategory, name="PoiCategory", description="POI categories (docs/scene-manifest.md)."
 )

@@ -16,6 +16,7 @@ from strawberry.types import Info
 from backend.api.context import Context
 from backend.api.types.common import (
     LANG_DESCRIPTION,
+    AccessFactEnum,
     BoundingBoxType,
     ClientTierEnum,
     GeoPosition,
@@ -414,6 +415,10 @@ class PoiType:
     async def accessibility(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString | None:
         return await self._text(info, self.poi.accessibility, lang)
 
+    @strawberry.field(description="Structured accessibility facts, for icons and filters.")
+    def access(self) -> list[AccessFactEnum]:
+        return sorted(self.poi.access, key=lambda fact: fact.value)
+
     @strawberry.field
     def tags(self) -> list[str]:
         return list(self.poi.tags)
@@ -480,6 +485,21 @@ class TourStopType:
     @strawberry.field
     async def narration(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString | None:
         return await localized(info, self.stop.narration, lang, scene_slug=self.scene_slug)
+
+    @strawberry.field(
+        description="What the stop shows, in words, for clients without 3D and screen "
+        "readers: the stop's own text, else its narration, else the POI's description."
+    )
+    async def text_alternative(self, info: CtxInfo, lang: LangArg = None) -> LocalizedString | None:
+        text = self.stop.text_alternative or self.stop.narration
+        if text is None:
+            poi = await info.context.loaders.pois.load(f"{self.scene_slug}:{self.stop.poi_key}")
+            text = poi.description if poi is not None else None
+        return await localized(info, text, lang, scene_slug=self.scene_slug)
+
+    @strawberry.field(description="A 2D picture or panorama of the stop's view.")
+    def fallback_image_url(self) -> str | None:
+        return self.stop.fallback_image_url
 
     @strawberry.field
     def camera(self) -> CameraPoseType:
