@@ -29,7 +29,7 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
-    "transfer_codes, badges, stamps, stamp_trackers, stamp_tours, "
+    "comment_reactions, transfer_codes, badges, stamps, stamp_trackers, stamp_tours, "
     "ballots, polls, idempotency_keys, comments, scenarios, publish_jobs, scene_versions, "
     "live_moderation, live_sessions, tour_stops, tours, pois, scenes, regions"
 )

@@ -25,7 +25,7 @@ from backend.api.types.objects import CtxInfo
 from backend.api.types.scenario import PollType
 from backend.domain.errors import DomainError
 from backend.domain.geo import GeoPoint
-from backend.domain.participation import Comment, CommentStatus, RateLimited
+from backend.domain.participation import Comment, CommentStatus, RateLimited, Reaction
 from backend.domain.poll import PollClosed
 from backend.services import participation
 from backend.services.visitors import issue_visitor_token
@@ -38,6 +38,19 @@ class CommentStatusEnum(Enum):
     PENDING = CommentStatus.PENDING.value
     APPROVED = CommentStatus.APPROVED.value
     REJECTED = CommentStatus.REJECTED.value
+
+
+@strawberry.enum(name="Reaction", description="How a visitor reacts to a comment.")
+class ReactionEnum(Enum):
+    AGREE = Reaction.AGREE.value
+    DISAGREE = Reaction.DISAGREE.value
+    HELPFUL = Reaction.HELPFUL.value
+
+
+@strawberry.type(description="How many visitors reacted with `reaction`.")
+class ReactionCount:
+    reaction: ReactionEnum
+    count: int
 
 
 @strawberry.type(name="Comment", description="A comment pinned to a place, a plan and a date.")
@@ -100,6 +113,16 @@ class CommentType:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.comment.created_at
+
+    @strawberry.field(description="Reactions by kind (kinds nobody used are left out).")
+    async def reactions(self, info: CtxInfo) -> list[ReactionCount]:
+        counts = await info.context.store.reads.reaction_counts([self.comment.id])
+        mine = counts.get(self.comment.id, {})
+        return [
+            ReactionCount(reaction=ReactionEnum(kind.value), count=mine[kind.value])
+            for kind in Reaction
+            if kind.value in mine
+        ]
 
 
 @strawberry.type(description="An anonymous visitor's token: send it as X-Visitor-Token.")
@@ -242,6 +265,26 @@ class ParticipationMutation:
         except DomainError as error:
             return _error(error)  # type: ignore[no-any-return]
         return PollType(poll=poll)
+
+    @strawberry.mutation(
+        description="React to an approved comment (visitors), or take the reaction back "
+        "with `on: false`. Doing either twice changes nothing."
+    )
+    async def react_to_comment(
+        self, info: CtxInfo, id: strawberry.ID, reaction: ReactionEnum, on: bool = True
+    ) -> CommentResult:
+        try:
+            comment = await participation.react(
+                info.context.store,
+                str(id),
+                info.context.author(),
+                Reaction(reaction.value),
+                on,
+                datetime.now(UTC),
+            )
+        except DomainError as error:
+            return _error(error)  # type: ignore[no-any-return]
+        return CommentType(comment=comment)
 
     @strawberry.mutation(
         description="Approve or reject (with a reason shown to the author) a comment "

@@ -35,6 +35,14 @@ class ModerationMode(str, Enum):
     POST = "post"  # comments show at once; moderators can reject them afterwards
 
 
+class Reaction(str, Enum):
+    """How a visitor reacts to a comment; one of each per visitor and comment."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    HELPFUL = "helpful"
+
+
 class CommentStatus(str, Enum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -19,6 +19,7 @@ from backend.domain.participation import (
     IdempotencyConflict,
     ModerationMode,
     RateLimited,
+    Reaction,
 )
 from backend.domain.poll import Poll, check_ballot
 from backend.live.limits import Rate, TokenBucket
@@ -249,3 +250,18 @@ async def _replayed_vote(reads: Reads, scope: str, key: str, fingerprint: str) -
     if found[0] != fingerprint:
         raise IdempotencyConflict("this idempotency key was already used for another vote")
     return True
+
+
+async def react(
+    store: Store, comment_id: str, author: Author, reaction: Reaction, on: bool, now: datetime
+) -> Comment:
+    """A visitor's reaction to an approved comment, added or taken back (both idempotent
+    by nature: the reaction either exists or not)."""
+    if author.official:
+        raise NotAuthorized("organisers reply rather than react; visitors react")
+    async with store.transaction() as tx:
+        comment = (await tx.comments_by_id([comment_id])).get(comment_id)
+        if comment is None or comment.status is not CommentStatus.APPROVED:
+            raise NotFound("comment", comment_id)
+        await tx.set_reaction(comment_id, author.id, reaction.value, on, now)
+    return comment

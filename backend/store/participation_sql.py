@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backend.domain.errors import Conflict
 from backend.domain.geo import GeoPoint
 from backend.domain.participation import Anchor, Comment, CommentStatus
-from backend.store.tables import comments, idempotency_keys
+from backend.store.tables import comment_reactions, comments, idempotency_keys
 
 
 def comment_row(comment: Comment) -> dict[str, Any]:
@@ -105,6 +105,22 @@ class ParticipationReads:
         rows = await self._rows(sa.select(comments.c.row).where(comments.c.id == comment_id))
         return int(rows[0]["row"]) if rows else None
 
+    async def reaction_counts(self, comment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per comment, how many visitors reacted with each kind."""
+        rows = await self._rows(
+            sa.select(
+                comment_reactions.c.comment_id,
+                comment_reactions.c.kind,
+                sa.func.count().label("n"),
+            )
+            .where(comment_reactions.c.comment_id.in_(list(comment_ids)))
+            .group_by(comment_reactions.c.comment_id, comment_reactions.c.kind)
+        )
+        out: dict[str, dict[str, int]] = {}
+        for row in rows:
+            out.setdefault(row["comment_id"], {})[row["kind"]] = int(row["n"])
+        return out
+
     async def idempotent_result(self, scope: str, key: str) -> tuple[str, str] | None:
         """(request hash, result id) recorded for the key, if any."""
         rows = await self._rows(
@@ -130,6 +146,29 @@ class ParticipationWrites:
         )
         if result.rowcount != 1:
             raise Conflict(f"comment {comment.id!r} was moderated concurrently; reload it")
+
+    async def set_reaction(
+        self, comment_id: str, visitor_id: str, kind: str, on: bool, now: datetime
+    ) -> None:
+        """Add (``on``) or take back a reaction; doing either twice changes nothing."""
+        if not on:
+            await self._tx.execute(
+                sa.delete(comment_reactions).where(
+                    comment_reactions.c.comment_id == comment_id,
+                    comment_reactions.c.visitor_id == visitor_id,
+                    comment_reactions.c.kind == kind,
+                )
+            )
+            return
+        try:
+            async with self._tx.begin_nested():
+                await self._tx.execute(
+                    sa.insert(comment_reactions).values(
+                        comment_id=comment_id, visitor_id=visitor_id, kind=kind, created_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # already there
 
     async def record_idempotency(
         self, scope: str, key: str, request_hash: str, result_id: str, now: datetime

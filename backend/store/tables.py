@@ -312,3 +312,13 @@ transfer_codes = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("used_at", UtcDateTime),
 )
+
+# One reaction of each kind per visitor and comment (the primary key says so).
+comment_reactions = sa.Table(
+    "comment_reactions",
+    metadata,
+    sa.Column("comment_id", sa.String(36), primary_key=True),
+    sa.Column("visitor_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

@@ -131,3 +131,28 @@ async def test_organisers_export_comments_and_poll_results(api: Api):
     assert (await api.http.get("/exports/gokseong/comments.csv")).status_code == 401
     missing = await api.http.get("/exports/atlantis/comments.csv", headers=organiser)
     assert missing.status_code == 404
+
+
+async def test_visitors_react_to_comments_once_per_kind(api: Api):
+    author = await visitor_token(api)
+    made = await api.data(
+        (OPERATIONS / "comment-on-scenario.graphql").read_text(),
+        {"key": f"react-{uuid.uuid4()}", "body": "반응 확인용 의견"},
+        headers={"x-visitor-token": author},
+    )
+    comment_id = made["createComment"]["id"]
+    react = """mutation($id: ID!, $on: Boolean) {
+      reactToComment(id: $id, reaction: AGREE, on: $on) {
+        __typename ... on Comment { reactions { reaction count } } ... on Error { code } } }"""
+    reader = {"x-visitor-token": await visitor_token(api)}
+    await api.data(react, {"id": comment_id}, headers=reader)
+    twice = await api.data(react, {"id": comment_id}, headers=reader)
+    assert twice["reactToComment"]["reactions"] == [{"reaction": "AGREE", "count": 1}]
+    other = await api.data(
+        react, {"id": comment_id}, headers={"x-visitor-token": await visitor_token(api)}
+    )
+    assert other["reactToComment"]["reactions"] == [{"reaction": "AGREE", "count": 2}]
+    back = await api.data(react, {"id": comment_id, "on": False}, headers=reader)
+    assert back["reactToComment"]["reactions"] == [{"reaction": "AGREE", "count": 1}]
+    missing = await api.data(react, {"id": "00000000-0000-0000-0000-000000000000"}, headers=reader)
+    assert missing["reactToComment"]["code"] == "NOT_FOUND"
