@@ -25,6 +25,7 @@ from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.http import assets, exports, health
 from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath, AssetMemory
+from backend.http.guards import RequestGuards
 from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
 from backend.live.redis_hub import RedisHub
@@ -37,7 +38,7 @@ from backend.publishing.service import PublishService, build_executor
 from backend.publishing.uploads import UploadStore
 from backend.scenes.loader import load_scenes
 from backend.services.participation import VisitorLimiter
-from backend.settings import Settings
+from backend.settings import Mode, Settings
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
@@ -191,7 +192,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         )
 
     graphql = GraphQLRouter(
-        build_schema(),
+        build_schema(introspection=settings.mode is not Mode.PRODUCTION),
         context_getter=context_getter,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,  # cacheable reads; strawberry refuses mutations via GET
@@ -218,6 +219,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             allow_headers=["authorization", "content-type", "accept-language", "x-visitor-token"],
             max_age=600,
         )
+    app.add_middleware(RequestGuards)
     app.state.asset_memory = AssetMemory(
         asset_store, settings.asset_cache_mb * 1024 * 1024, app.state.metrics
     )

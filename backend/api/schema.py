@@ -7,6 +7,7 @@ from collections.abc import Callable
 import strawberry
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -34,7 +35,9 @@ MAX_TOKENS = 5_000
 DOCUMENT_CACHE_SIZE = 512
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """The schema; ``introspection=False`` (production mode) refuses ``__schema`` and
+    ``__type`` queries, so the public API does not hand out its own map."""
     # The depth and alias limits are validation rule *classes*; build them once so every
     # request validates with the same rules and the validation cache can hit.
     limit_rules = [
@@ -50,6 +53,8 @@ def build_schema() -> strawberry.Schema:
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
+    if not introspection:
+        limits.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -206,6 +206,7 @@ def _build(name: str, ext: str, encoding: str | None, body: bytes) -> _Entry:
     common: Headers = [
         (b"etag", etag),
         (b"cache-control", IMMUTABLE.encode()),
+        (b"x-content-type-options", b"nosniff"),
         *((k.lower().encode(), v.encode()) for k, v in CORS.items()),
     ]
     if ext in COMPRESSIBLE:
