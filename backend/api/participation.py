@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from backend.api.errors import (
+    AnyError,
     ConflictError,
     Error,
     ErrorCode,
@@ -172,7 +173,7 @@ CommentResult = Annotated[
 ]
 
 
-def _error(error: DomainError):  # type: ignore[no-untyped-def]
+def _error(error: DomainError) -> RateLimitedError | AnyError:
     if isinstance(error, RateLimited):
         return RateLimitedError(
             code=ErrorCode.RATE_LIMITED, message=error.message, retry_after_s=error.retry_after_s
@@ -235,7 +236,7 @@ class ParticipationMutation:
                 datetime.now(UTC),
             )
         except DomainError as error:
-            return _error(error)  # type: ignore[no-any-return]
+            return _error(error)
         return CommentType(comment=comment)
 
     @strawberry.mutation(
@@ -263,7 +264,7 @@ class ParticipationMutation:
         except PollClosed as error:
             return PollClosedError(code=ErrorCode.POLL_CLOSED, message=error.message)
         except DomainError as error:
-            return _error(error)  # type: ignore[no-any-return]
+            return _error(error)  # type: ignore[return-value]  # the use case raises none of the other kinds
         return PollType(poll=poll)
 
     @strawberry.mutation(
@@ -283,7 +284,7 @@ class ParticipationMutation:
                 datetime.now(UTC),
             )
         except DomainError as error:
-            return _error(error)  # type: ignore[no-any-return]
+            return _error(error)
         return CommentType(comment=comment)
 
     @strawberry.mutation(
@@ -300,7 +301,7 @@ class ParticipationMutation:
                 info.context.store, str(id), approve, reason, datetime.now(UTC)
             )
         except DomainError as error:
-            return _error(error)  # type: ignore[no-any-return]
+            return _error(error)
         return CommentType(comment=comment)
 
 

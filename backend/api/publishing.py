@@ -21,6 +21,7 @@ from backend.api.errors import (
 from backend.api.types.objects import CtxInfo
 from backend.domain.errors import DomainError
 from backend.domain.publishing import JobKind, JobStatus, PublishJob
+from backend.publishing.service import PublishService
 
 
 @strawberry.enum(description="Where a publish job is in its lifecycle.")
@@ -128,7 +129,7 @@ PublishJobResult = Annotated[
 ]
 
 
-def _service(info: CtxInfo):  # type: ignore[no-untyped-def]
+def _service(info: CtxInfo) -> PublishService:
     service = info.context.publishing
     if service is None:
         raise RuntimeError("publishing is not configured in this process")

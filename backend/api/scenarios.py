@@ -47,7 +47,7 @@ class ScenarioQuery:
         try:
             return ScenarioType(scenario=await _scenario(info, str(id), version, "id"))
         except DomainError as error:
-            return from_domain(error)  # type: ignore[return-value]
+            return from_domain(error)  # type: ignore[return-value]  # from_domain's union is wider than this result's
 
     @strawberry.field(
         description="Before/after of two scenarios of one scene (null: today's baseline): "
@@ -75,4 +75,4 @@ class ScenarioQuery:
                 b=ScenarioType(scenario=second) if second else None,
             )
         except DomainError as error:
-            return from_domain(error)  # type: ignore[return-value]
+            return from_domain(error)  # type: ignore[return-value]  # from_domain's union is wider than this result's
