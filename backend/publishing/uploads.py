@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.asset_store import write_atomically
 from backend.domain.errors import DomainError, InvalidValue
 
 # Model formats the pipeline reads (assets_pipeline.readers), by extension.
@@ -92,13 +93,6 @@ def _looks_like_obj(text: str) -> bool:
     return bool(lines) and all(line.startswith(statements) for line in lines)
 
 
-def _write_replacing(target: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(name, target)
-
-
 class UploadStore:
     """Uploads on local disk under ``root``, named by content (``<sha256>``)."""
 
@@ -169,5 +163,5 @@ class UploadStore:
     def _keep(self, received: Path, upload: Upload) -> None:
         # the name first: an upload file is only ever found with its name beside it
         meta = {"fileName": upload.file_name, "format": upload.format}
-        _write_replacing(self.root / f"{upload.sha256}.json", json.dumps(meta).encode())
+        write_atomically(self.root / f"{upload.sha256}.json", json.dumps(meta).encode())
         os.replace(received, self.root / upload.sha256)
