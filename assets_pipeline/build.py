@@ -36,7 +36,7 @@ from assets_pipeline.steps.prepare import Group, group_scene
 from assets_pipeline.steps.sanitize import MeshLimits, SanitizeReport, sanitize
 from assets_pipeline.textures import EncodedTexture, content_name, encode_texture
 
-PIPELINE_VERSION = "4"  # part of every cache key: bump when outputs change
+PIPELINE_VERSION = "5"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
 CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
@@ -162,7 +162,10 @@ class _Steps:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.record(name, time.perf_counter() - started)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
 
 def _world_surface(
@@ -184,32 +187,33 @@ def _world_surface(
 
 
 def _textures(
-    groups: list[Group], profile: Profile, steps: _Steps
-) -> tuple[dict[int, EncodedTexture], list[TextureReport]]:
-    """Each distinct texture encoded once, keyed by the identity of its source."""
+    parts: list[MeshPart], profile: Profile
+) -> tuple[dict[int, EncodedTexture], list[TextureReport], float]:
+    """Each distinct texture encoded once, keyed by the identity of its source (sanitizing
+    and merging keep that identity), and the seconds it took."""
+    started = time.perf_counter()
     encoded: dict[int, EncodedTexture] = {}
     reports: list[TextureReport] = []
-    with steps.step("textures"):
-        for group in groups:
-            texture: Texture | None = group.part.base_color_texture
-            if texture is None or id(texture) in encoded:
-                continue
-            result = encode_texture(texture, profile)
-            encoded[id(texture)] = result
-            reports.append(
-                TextureReport(
-                    texture.name,
-                    len(texture.data),
-                    len(result.webp),
-                    len(result.fallback),
-                    result.width_px,
-                    result.height_px,
-                    result.psnr_db,
-                    result.webp_file,
-                    result.fallback_file,
-                )
+    for part in parts:
+        texture: Texture | None = part.base_color_texture
+        if texture is None or id(texture) in encoded:
+            continue
+        result = encode_texture(texture, profile)
+        encoded[id(texture)] = result
+        reports.append(
+            TextureReport(
+                texture.name,
+                len(texture.data),
+                len(result.webp),
+                len(result.fallback),
+                result.width_px,
+                result.height_px,
+                result.psnr_db,
+                result.webp_file,
+                result.fallback_file,
             )
-    return encoded, reports
+        )
+    return encoded, reports, time.perf_counter() - started
 
 
 def _ordered(level: Level) -> MeshPart:
@@ -247,22 +251,37 @@ def build_scene(
     if codec not in ("meshopt", "draco", "none", "auto"):
         raise MeshError("bad_codec", f"unknown codec {codec!r}; use meshopt, draco, none or auto")
     steps = _Steps(on_step)
-    with steps.step("sanitize"):
-        report = SanitizeReport()
-        parts = []
-        for part in scene.parts:
-            cleaned, found = sanitize(part, limits)
-            parts.append(cleaned)
-            report = report + found
-        scene = replace(scene, parts=parts)
-    with steps.step("merge"):
-        groups = group_scene(scene)
-    with steps.step("simplify"):
-        levels_wanted = MAX_LEVELS[profile] if max_levels is None else max_levels
-        chains = [lod_chain(g.part, max_levels=levels_wanted) for g in groups]
-    textures, texture_reports = _textures(groups, profile, steps)
+    # Textures depend only on the source images: encode them on a thread while the geometry
+    # is cleaned and simplified (Pillow's codecs and the simplifiers release the GIL). A
+    # geometry error still wins, as when the steps ran in order.
+    texture_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textures")
+    texture_job = texture_thread.submit(_textures, list(scene.parts), profile)
+    texture_thread.shutdown(wait=False)
+    try:
+        with steps.step("sanitize"):
+            report = SanitizeReport()
+            parts = []
+            for part in scene.parts:
+                cleaned, found = sanitize(part, limits)
+                parts.append(cleaned)
+                report = report + found
+            scene = replace(scene, parts=parts)
+        with steps.step("merge"):
+            groups = group_scene(scene)
+        with steps.step("simplify"):
+            levels_wanted = MAX_LEVELS[profile] if max_levels is None else max_levels
+            chains = [lod_chain(g.part, max_levels=levels_wanted) for g in groups]
+        with steps.step("optimize"):  # level 0's, while the textures may still be encoding
+            full_detail = [_ordered(chain[0]) for chain in chains]
+        reference = _world_surface(groups, chains, 0)
+    except BaseException:
+        texture_job.cancel()
+        raise
+    if on_step is not None:
+        on_step("textures")
+    textures, texture_reports, texture_s = texture_job.result()
+    steps.record("textures", texture_s)
     texture_files = {n: b for t in textures.values() for n, b in t.files().items()}
-    reference = _world_surface(groups, chains, 0)
     # errors are measured against the sanitized, merged source at full float precision
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
     lods: list[Lod] = []
@@ -272,15 +291,20 @@ def build_scene(
         with steps.step("optimize"):
             meshes = [
                 OutputMesh(
-                    _ordered(chain[min(k, len(chain) - 1)]),
+                    full_detail[g] if k == 0 else _ordered(chain[min(k, len(chain) - 1)]),
                     group.matrices,
                     textures.get(id(group.part.base_color_texture)),
                 )
-                for group, chain in zip(groups, chains, strict=True)
+                for g, (group, chain) in enumerate(zip(groups, chains, strict=True))
             ]
         with steps.step("encode"):
             glb, used_codec = _encode(
-                meshes, profile, codec, name, len(lods), external_textures=external_textures
+                meshes,
+                profile,
+                codec,
+                name,
+                len(lods),
+                external_textures=external_textures,
             )
             # gzip and brotli release the GIL: compress the level while it is being measured
             gzip_body = background.submit(_gzip, glb) if precompress else None

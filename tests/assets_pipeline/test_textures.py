@@ -2,15 +2,19 @@ import io
 import math
 import struct
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageFile
 
+from assets_pipeline import textures
 from assets_pipeline.mesh import MeshError, Texture
 from assets_pipeline.textures import (
     MAX_SOURCE_PIXELS,
+    MAX_WEBP_QUALITY,
+    WEBP_METHOD,
     EncodedTexture,
     decode,
     encode_texture,
@@ -209,6 +213,57 @@ def test_quality_rises_until_a_busy_texture_reaches_the_psnr_target(
     assert raised.webp_quality > 85
     assert raised.psnr_db > fixed.psnr_db
     assert raised.psnr_db >= 38.0 or raised.webp_quality == 95
+
+
+def lowest_quality_reaching(pixels: NDArray[np.uint8], target_db: float) -> int | None:
+    """Brute force: the lowest WebP quality from 85 whose whole-image encode reaches target."""
+    for quality in range(85, MAX_WEBP_QUALITY + 1):
+        data = encoded(pixels, "WEBP", quality=quality, method=WEBP_METHOD, exact=True)
+        if psnr_db(np.asarray(open_image(data).convert("RGB")), pixels) >= target_db:
+            return quality
+    return None
+
+
+@pytest.fixture(scope="module")
+def busy_photo() -> NDArray[np.uint8]:
+    """1024 px (big enough for the search to probe a mosaic sample, not the whole image), with
+    grain that needs a WebP quality between 85 and 95 for 38 dB."""
+    grain = np.random.default_rng(8).standard_normal((1024, 1024, 3)) * 2.2  # needs q90
+    return np.clip(photo(1024, 1024, seed=11) + grain + 0.5, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def busy_photo_best_quality(busy_photo: NDArray[np.uint8]) -> int:
+    best = lowest_quality_reaching(busy_photo, 38.0)
+    assert best is not None
+    assert 85 < best < MAX_WEBP_QUALITY
+    return best
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        None,  # the real mosaic sample
+        # stand-ins for a sample that misleads: one that reads far low (noise) and one that
+        # reads far high (flat grey); the whole-image results must correct either
+        lambda pixels: np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8),
+        lambda pixels: np.full((256, 256, 3), 128, dtype=np.uint8),
+    ],
+    ids=["mosaic", "sample-reads-low", "sample-reads-high"],
+)
+def test_the_search_picks_the_lowest_quality_reaching_the_target_on_the_whole_image(
+    busy_photo: NDArray[np.uint8],
+    busy_photo_best_quality: int,
+    sample: Callable[[NDArray[np.uint8]], NDArray[np.uint8]] | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if sample is not None:
+        monkeypatch.setattr(textures, "_sample", sample)
+
+    result = encode_texture(png_texture(busy_photo), "desktop", target_psnr_db=38.0)
+
+    assert result.webp_quality == busy_photo_best_quality
+    assert result.psnr_db >= 38.0
 
 
 def test_the_reported_psnr_is_that_of_the_decoded_webp(small_photo: NDArray[np.uint8]) -> None:
