@@ -17,11 +17,14 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
+from backend.api.allow_list import allow_list_guard, load_allow_list
 from backend.api.context import Context, LiveAccess
+from backend.api.cost_limit import cost_limit
 from backend.api.schema import build_schema
 from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
 from backend.domain.live_session import LiveSession, ModerationRecord
+from backend.domain.quotas import Quota
 from backend.http import assets, exports, health
 from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath, AssetMemory
@@ -36,8 +39,8 @@ from backend.observability import Metrics, configure_logging, log, request_obser
 from backend.publishing.queues import InProcessJobQueue, JobQueue, SaqJobQueue
 from backend.publishing.service import PublishService, build_executor
 from backend.publishing.uploads import UploadStore
+from backend.quota_stores import InProcessQuotaStore, QuotaStore, RedisQuotaStore
 from backend.scenes.loader import load_scenes
-from backend.services.participation import VisitorLimiter
 from backend.settings import Mode, Settings
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
@@ -137,6 +140,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             recovery.cancel()
             await queue.close()
             publishing.executor.shutdown(wait=False, cancel_futures=True)
+            await quotas.close()
             await store.close()
 
     app = FastAPI(
@@ -172,8 +176,6 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     app.state.clock = lambda: datetime.now(UTC)  # stamp tours' "now"; tests may move it
     app.state.metrics = Metrics()
 
-    comment_limiter = VisitorLimiter()
-
     async def context_getter(request: HTTPConnection) -> Context:  # HTTP and WebSocket
         base = settings.public_base_url or str(request.base_url).rstrip("/")
         return Context(
@@ -187,12 +189,20 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             visitor_token=request.headers.get("x-visitor-token"),
             visitor_secret=settings.visitor_secret,
             visitor_token_ttl=timedelta(days=settings.visitor_token_ttl_days),
-            limiter=comment_limiter,
+            quotas=quotas,
             clock=request.app.state.clock,
         )
 
+    quotas: QuotaStore = (
+        RedisQuotaStore(settings.redis_url) if settings.redis_url else InProcessQuotaStore()
+    )
+    app.state.quotas = quotas
+    graphql_cost = Quota("graphql", settings.graphql_cost_burst, settings.graphql_cost_per_s)
+    guards = [cost_limit(quotas, graphql_cost, settings.graphql_max_cost)]
+    if settings.graphql_allow_list:
+        guards.append(allow_list_guard(load_allow_list(settings.graphql_allow_list)))
     graphql = GraphQLRouter(
-        build_schema(introspection=settings.mode is not Mode.PRODUCTION),
+        build_schema(introspection=settings.mode is not Mode.PRODUCTION, guards=guards),
         context_getter=context_getter,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,  # cacheable reads; strawberry refuses mutations via GET

@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     upload_max_mb: int = Field(
         default=256, ge=1, le=4096, description="Largest model accepted by POST /uploads"
     )
+    graphql_allow_list: list[Path] = Field(
+        default_factory=list,
+        description="Folders of .graphql files (a JSON list): when set, only those documents "
+        'are run (persisted-query allow list), e.g. ["graphql/operations", "web/operations"]',
+    )
+    graphql_max_cost: int = Field(
+        default=5_000,
+        ge=1,
+        description="Most an operation may cost (docs/hardening.md); dearer ones are refused",
+    )
+    graphql_cost_burst: int = Field(
+        default=10_000, ge=1, description="Cost points a client may spend at once"
+    )
+    graphql_cost_per_s: float = Field(
+        default=1_000.0, gt=0, description="Cost points a client's budget refills per second"
+    )
     job_workers: int = Field(
         default=1,
         ge=0,

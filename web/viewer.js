@@ -31,17 +31,11 @@ async function graphql(query, variables = {}) {
   return body.data;
 }
 
-const SCENE = `query($slug: String!, $tier: ClientTier!, $lang: String) {
-  scene(slug: $slug, tier: $tier) { __typename
-    ... on Scene { name(lang: $lang) { text } origin { lat lon heightM } extentEastM extentNorthM
-      budget { maxScreenSpaceErrorPx } layers { key asset { tilesetUrl } } }
-    ... on Error { message } }
-  pois(filter: { sceneSlug: $slug, lang: $lang }, first: 100) {
-    ... on PoiConnection { edges { node { id name(lang: $lang) { text } location { lat lon heightM } } } } }
-  tours(sceneSlug: $slug) { ... on TourList { tours { id name(lang: $lang) { text }
-    stops { poi { name(lang: $lang) { text } } camera { position { eastM northM upM } headingDeg pitchDeg fovDeg } } } } }
-  liveSessions(sceneSlug: $slug, status: [LIVE]) { ... on LiveSessionList { liveSessions { id } } }
-}`;
+// The viewer's documents live in web/operations/, so a service in persisted-query allow-list
+// mode (TWINLAND_GRAPHQL_ALLOW_LIST, docs/hardening.md) can list them.
+const operation = async (name) => (await fetch(`/web/operations/${name}.graphql`)).text();
+const SCENE = await operation('viewer-scene');
+const JOIN = await operation('viewer-join-live-session');
 
 const stage = document.getElementById('stage');
 const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
@@ -167,8 +161,7 @@ async function playTour(tour) {
 
 async function joinLive(sessionId) {
   const name = params.get('name') || 'Visitor';
-  const data = await graphql(`mutation($id: ID!, $name: String!) { joinLiveSession(id: $id, name: $name) {
-    __typename ... on LiveSessionTicket { token url } ... on Error { message } } }`, { id: sessionId, name });
+  const data = await graphql(JOIN, { id: sessionId, name });
   const ticket = data.joinLiveSession;
   if (ticket.__typename !== 'LiveSessionTicket') throw new Error(ticket.message);
   const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${ticket.url}`);

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
-from backend.domain.errors import NotAuthorized
+from backend.domain.errors import DomainError, NotAuthorized
 from backend.domain.i18n import GLOBAL_FALLBACK, Locale
 from backend.domain.live_session import LiveSession
 from backend.domain.poi import Poi
@@ -20,7 +20,8 @@ from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Reads, Store
 from backend.publishing.service import PublishService
-from backend.services.participation import ORGANISER, Author, VisitorLimiter
+from backend.quota_stores import InProcessQuotaStore, QuotaStore
+from backend.services.participation import ORGANISER, Author
 from backend.services.visitors import verify_visitor_token
 
 K = TypeVar("K")
@@ -85,7 +86,7 @@ class Context(BaseContext):
         visitor_token: str | None = None,
         visitor_secret: str = "",
         visitor_token_ttl: timedelta = timedelta(days=30),
-        limiter: VisitorLimiter | None = None,
+        quotas: QuotaStore | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
@@ -96,12 +97,13 @@ class Context(BaseContext):
         self.visitor_token = visitor_token
         self.visitor_secret = visitor_secret
         self.visitor_token_ttl = visitor_token_ttl
-        self.limiter = limiter or VisitorLimiter()
+        self.quotas: QuotaStore = quotas or InProcessQuotaStore()
         # what "now" is for stamp tours (tests move it; the service uses wall time)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.loaders = Loaders(store.reads)
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")
+        self._client_key: str | None = None
         self.is_organiser = bearer_token is not None and hmac.compare_digest(
             bearer_token.encode(), admin_token.encode()
         )
@@ -116,6 +118,25 @@ class Context(BaseContext):
                 "send a visitor token (X-Visitor-Token; mutation issueVisitorToken gives one)"
             )
         return Author(verify_visitor_token(self.visitor_secret, self.visitor_token), False)
+
+    def client_key(self) -> str:
+        """Who spends quota: the organiser, the visitor of a valid token, else the network
+        address (no proxy headers are trusted: they are the client's to forge)."""
+        if self._client_key is None:
+            self._client_key = self._identify_client()
+        return self._client_key
+
+    def _identify_client(self) -> str:
+        if self.is_organiser:
+            return "organiser"
+        if self.visitor_token:
+            try:
+                return "visitor:" + verify_visitor_token(self.visitor_secret, self.visitor_token)
+            except DomainError:
+                pass  # a bad token is answered where it is used; here it is just an address
+        request = getattr(self, "request", None)
+        client = getattr(request, "client", None)
+        return "address:" + (client.host if client is not None else "unknown")
 
     def is_organiser_connection(self) -> bool:
         """For subscriptions: browsers cannot set headers on a WebSocket, so the token may

@@ -14,6 +14,7 @@ from backend.api.errors import (
     InvalidArgumentError,
     NotAuthorizedError,
     NotFoundError,
+    RateLimitedError,
     from_domain,
     not_authorized,
 )
@@ -30,10 +31,12 @@ from backend.api.publishing import PublishingMutation
 from backend.api.stamps import StampMutation
 from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
-from backend.domain.errors import DomainError
+from backend.domain.errors import DomainError, RateLimited
 from backend.domain.ids import new_key, split_qualified_id
 from backend.domain.live_session import LiveSessionStatus
+from backend.domain.quotas import LIVE_JOINS
 from backend.live.tokens import Role
+from backend.quota_stores import spend
 from backend.services import catalog, live_sessions
 
 _Failure = NotFoundError | InvalidArgumentError | ConflictError | NotAuthorizedError
@@ -204,8 +207,13 @@ async def _ticket(info: CtxInfo, id: strawberry.ID, name: str, role: Role) -> Jo
     if live is None:
         return ConflictError(code=ErrorCode.CONFLICT, message="live sessions are not enabled")
     try:
+        await spend(info.context.quotas, LIVE_JOINS, info.context.client_key(), "joins")
         token, claims, session = await live_sessions.join_live_session(
             info.context.store.reads, id, name, role, secret=live.secret, ttl=live.token_ttl
+        )
+    except RateLimited as error:
+        return RateLimitedError(
+            code=ErrorCode.RATE_LIMITED, message=error.message, retry_after_s=error.retry_after_s
         )
     except DomainError as error:
         failure = from_domain(error)
@@ -234,6 +242,11 @@ class LiveSessionTicket:
 
 
 JoinLiveSessionResult = Annotated[
-    LiveSessionTicket | NotFoundError | InvalidArgumentError | ConflictError | NotAuthorizedError,
+    LiveSessionTicket
+    | NotFoundError
+    | InvalidArgumentError
+    | ConflictError
+    | NotAuthorizedError
+    | RateLimitedError,
     strawberry.union("JoinLiveSessionResult"),
 ]

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
+from graphql import GraphQLError
 
 from backend.api.errors import (
     AnyError,
@@ -24,10 +25,12 @@ from backend.api.errors import (
 from backend.api.types.common import GeoPosition
 from backend.api.types.objects import CtxInfo
 from backend.api.types.scenario import PollType
-from backend.domain.errors import DomainError
+from backend.domain.errors import DomainError, RateLimited
 from backend.domain.geo import GeoPoint
-from backend.domain.participation import Comment, CommentStatus, RateLimited, Reaction
+from backend.domain.participation import Comment, CommentStatus, Reaction
 from backend.domain.poll import PollClosed
+from backend.domain.quotas import VISITOR_TOKENS
+from backend.quota_stores import spend
 from backend.services import participation
 from backend.services.visitors import issue_visitor_token
 
@@ -207,8 +210,21 @@ class PollClosedError(Error):
 
 @strawberry.type
 class ParticipationMutation:
-    @strawberry.mutation(description="A token for anonymous participation (no account).")
-    def issue_visitor_token(self, info: CtxInfo) -> VisitorTokenPayload:
+    @strawberry.mutation(
+        description="A token for anonymous participation (no account). Each network address "
+        "may mint a few an hour: over that, a top-level error with code RATE_LIMITED and "
+        "`retryAfterS` in its extensions."
+    )
+    async def issue_visitor_token(self, info: CtxInfo) -> VisitorTokenPayload:
+        try:
+            await spend(
+                info.context.quotas, VISITOR_TOKENS, info.context.client_key(), "visitor tokens"
+            )
+        except RateLimited as error:
+            raise GraphQLError(
+                error.message,
+                extensions={"code": "RATE_LIMITED", "retryAfterS": round(error.retry_after_s, 1)},
+            ) from None
         issued = issue_visitor_token(
             info.context.visitor_secret, datetime.now(UTC), info.context.visitor_token_ttl
         )
@@ -232,7 +248,7 @@ class ParticipationMutation:
                 _request(input),
                 info.context.author(),
                 idempotency_key,
-                info.context.limiter,
+                info.context.quotas,
                 datetime.now(UTC),
             )
         except DomainError as error:
@@ -260,6 +276,7 @@ class ParticipationMutation:
                 idempotency_key,
                 date.today(),
                 datetime.now(UTC),
+                info.context.quotas,
             )
         except PollClosed as error:
             return PollClosedError(code=ErrorCode.POLL_CLOSED, message=error.message)
@@ -311,7 +328,8 @@ VoteResult = Annotated[
     | NotFoundError
     | ConflictError
     | NotAuthorizedError
-    | PollClosedError,
+    | PollClosedError
+    | RateLimitedError,
     strawberry.union("VoteResult"),
 ]
 

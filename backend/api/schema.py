@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from strawberry.extensions import (
@@ -16,6 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from backend.api.error_mask import InternalErrorMask
 from backend.api.errors import (
     ConflictError,
     IllegalTransitionError,
@@ -23,21 +24,20 @@ from backend.api.errors import (
     NotAuthorizedError,
     NotFoundError,
 )
+from backend.api.limits import DOCUMENT_CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from backend.api.mutation import Mutation
 from backend.api.query import Query
 from backend.api.subscription import Subscription
 
-# Coarse guards until the hardening issue adds cost limits: a real client never nests
-# deeper than ~10 or sends hundreds of aliases.
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-MAX_TOKENS = 5_000
-DOCUMENT_CACHE_SIZE = 512
 
-
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+def build_schema(
+    *,
+    introspection: bool = True,
+    guards: Sequence[Callable[[], SchemaExtension]] = (),
+) -> strawberry.Schema:
     """The schema; ``introspection=False`` (production mode) refuses ``__schema`` and
-    ``__type`` queries, so the public API does not hand out its own map."""
+    ``__type`` queries, so the public API does not hand out its own map. ``guards`` are
+    extension factories run on every operation after validation (the cost limit)."""
     # The depth and alias limits are validation rule *classes*; build them once so every
     # request validates with the same rules and the validation cache can hit.
     limit_rules = [
@@ -55,6 +55,8 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     ]
     if not introspection:
         limits.append(DisableIntrospection)
+    limits.extend(guards)
+    limits.append(InternalErrorMask)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

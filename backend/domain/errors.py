@@ -60,3 +60,13 @@ class NotAuthorized(DomainError):
     """The caller lacks the role the operation needs."""
 
     code = "not_authorized"
+
+
+class RateLimited(DomainError):
+    """Over a quota (backend.domain.quotas); ``retry_after_s`` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

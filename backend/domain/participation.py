@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from backend.domain.errors import Conflict, DomainError, IllegalTransition, InvalidValue
+from backend.domain.errors import Conflict, IllegalTransition, InvalidValue
 from backend.domain.geo import GeoPoint
 
 MAX_COMMENT_CHARS = 2000
@@ -47,16 +47,6 @@ class CommentStatus(str, Enum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
-
-
-class RateLimited(DomainError):
-    """Too many requests from one visitor; ``retry_after_s`` says when to try again."""
-
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class IdempotencyConflict(Conflict):

@@ -11,12 +11,15 @@ size capped as it arrives. Then ``publishLayerUpload(sceneSlug, layerKey, upload
 from __future__ import annotations
 
 import hmac
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from backend.domain.errors import DomainError
+from backend.domain.errors import DomainError, RateLimited
+from backend.domain.quotas import UPLOADS
 from backend.publishing.uploads import UploadRejected, UploadStore
+from backend.quota_stores import spend
 
 router = APIRouter()
 
@@ -35,6 +38,12 @@ async def upload(request: Request, fileName: str = "") -> JSONResponse:  # noqa:
         token.strip().encode(), settings.admin_token.encode()
     ):
         return _error(401, "not_authorized", "uploads need an organiser token (Bearer)")
+    try:
+        await spend(request.app.state.quotas, UPLOADS, "organiser", "uploads")
+    except RateLimited as error:
+        response = _error(429, error.code, error.message)
+        response.headers["retry-after"] = str(math.ceil(error.retry_after_s))
+        return response
     store: UploadStore = request.app.state.uploads
     declared = request.headers.get("content-length")
     try:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-import time
 import uuid
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -18,17 +15,14 @@ from backend.domain.participation import (
     CommentStatus,
     IdempotencyConflict,
     ModerationMode,
-    RateLimited,
     Reaction,
 )
 from backend.domain.poll import Poll, check_ballot
-from backend.live.limits import Rate, TokenBucket
+from backend.domain.quotas import COMMENTS, VOTES
 from backend.ports import Reads, Store
+from backend.quota_stores import QuotaStore, spend
 
 ORGANISER = "organiser"
-# A person writes a comment a minute at most, with a few quick ones allowed.
-COMMENT_RATE = Rate(per_second=1 / 60, burst=5)
-MAX_TRACKED_VISITORS = 100_000
 # A comment pinned to a place must lie on the scene (with a margin around its extent).
 EXTENT_MARGIN = 1.25
 
@@ -52,28 +46,6 @@ class CommentRequest:
     author_name: str | None = None
 
 
-class VisitorLimiter:
-    """Token buckets per visitor, in process memory (bounded, least recently used
-    forgotten first). Several instances each count their own share."""
-
-    def __init__(self, rate: Rate = COMMENT_RATE) -> None:
-        self.rate = rate
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-
-    def take(self, visitor_id: str, now_s: float | None = None) -> None:
-        now_s = time.monotonic() if now_s is None else now_s
-        bucket = self._buckets.get(visitor_id)
-        if bucket is None:
-            bucket = TokenBucket.full(self.rate, now_s)
-            self._buckets[visitor_id] = bucket
-            if len(self._buckets) > MAX_TRACKED_VISITORS:
-                self._buckets.popitem(last=False)
-        self._buckets.move_to_end(visitor_id)
-        if not bucket.take(now_s):
-            wait = (1 - bucket.tokens) / self.rate.per_second
-            raise RateLimited(f"too many comments; try again in {math.ceil(wait)} s", wait)
-
-
 class _LostRace(Exception):
     """A concurrent request with the same idempotency key committed first."""
 
@@ -83,7 +55,7 @@ async def create_comment(
     request: CommentRequest,
     author: Author,
     idempotency_key: str,
-    limiter: VisitorLimiter,
+    quotas: QuotaStore,
     now: datetime,
 ) -> Comment:
     """Validate and store a comment. The same key again returns the first result (even
@@ -103,7 +75,7 @@ async def create_comment(
             if again is not None:
                 return again  # a concurrent retry of the same request: not counted again
             if not author.official:
-                limiter.take(author.id)
+                await spend(quotas, COMMENTS, author.id, "comments")
             comment = await _comment(tx, request, author, body, name, now)
             await tx.insert_comment(comment)
             if not await tx.record_idempotency(author.id, key, fingerprint, comment.id, now):
@@ -217,9 +189,11 @@ async def cast_vote(
     idempotency_key: str,
     today: date,
     now: datetime,
+    quotas: QuotaStore,
 ) -> Poll:
     """One ballot per visitor and poll. The same key again is answered as before; a second
-    ballot is AlreadyVoted; a closed poll PollClosed; an unknown option names its index."""
+    ballot is AlreadyVoted; a closed poll PollClosed; an unknown option names its index;
+    more than the VOTES quota is RateLimited."""
     if author.official:
         raise NotAuthorized("organisers do not vote; visitors do (X-Visitor-Token)")
     key = rules.check_idempotency_key(idempotency_key)
@@ -230,6 +204,7 @@ async def cast_vote(
     if poll is None:
         raise NotFound("poll", poll_id)
     ballot = check_ballot(poll, choices, today)
+    await spend(quotas, VOTES, author.id, "votes")
     try:
         async with store.transaction() as tx:
             await tx.lock_scene(poll.scene_slug)

@@ -68,6 +68,15 @@ def test_every_example_operation_is_valid_against_the_schema(path: Path):
     assert errors == [], f"{path.name}: {errors}"
 
 
+VIEWER_OPERATIONS = sorted((REPO / "web" / "operations").glob("*.graphql"))
+
+
+@pytest.mark.parametrize("path", VIEWER_OPERATIONS, ids=[p.name for p in VIEWER_OPERATIONS])
+def test_the_web_viewers_operations_are_valid_against_the_schema(path: Path):
+    schema = build_schema(schema_sdl())
+    assert validate(schema, parse(path.read_text(encoding="utf-8"))) == []
+
+
 def test_there_are_example_operations():
     assert len(OPERATIONS) >= 6
 

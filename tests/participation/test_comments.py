@@ -12,14 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from backend.asset_store import LocalAssetStore
-from backend.domain.errors import InvalidValue, NotAuthorized, NotFound
+from backend.domain.errors import InvalidValue, NotAuthorized, NotFound, RateLimited
 from backend.domain.geo import GeoPoint
-from backend.domain.participation import CommentStatus, IdempotencyConflict, RateLimited
+from backend.domain.participation import CommentStatus, IdempotencyConflict
+from backend.quota_stores import InProcessQuotaStore
 from backend.scenes.loader import load_scenes
 from backend.services.participation import (
     Author,
     CommentRequest,
-    VisitorLimiter,
     create_comment,
     moderate_comment,
 )
@@ -65,7 +65,12 @@ async def test_a_comment_pins_to_the_current_scenario_version_and_shows_after_po
     store: SqlStore, scene: str
 ):
     comment = await create_comment(
-        store, request(on_date=date(2028, 6, 1)), VISITOR, "key-00000001", VisitorLimiter(), NOW
+        store,
+        request(on_date=date(2028, 6, 1)),
+        VISITOR,
+        "key-00000001",
+        InProcessQuotaStore(),
+        NOW,
     )
     assert comment.status is CommentStatus.APPROVED  # post-moderation by default
     assert (comment.scenario_version, comment.on_date) == (1, date(2028, 6, 1))
@@ -76,7 +81,7 @@ async def test_a_comment_pins_to_the_current_scenario_version_and_shows_after_po
 async def test_the_same_key_returns_the_first_result_and_stores_one_row(
     store: SqlStore, scene: str
 ):
-    limiter = VisitorLimiter()
+    limiter = InProcessQuotaStore()
     first = await create_comment(store, request(), VISITOR, "key-00000002", limiter, NOW)
     again = await create_comment(store, request(), VISITOR, "key-00000002", limiter, NOW)
     assert again == first
@@ -89,7 +94,7 @@ async def test_the_same_key_returns_the_first_result_and_stores_one_row(
 
 
 async def test_parallel_identical_requests_store_one_row(store: SqlStore, scene: str):
-    limiter = VisitorLimiter()
+    limiter = InProcessQuotaStore()
     results = await asyncio.gather(
         *(
             create_comment(store, request(), VISITOR, "key-parallel-1", limiter, NOW)
@@ -117,7 +122,7 @@ async def test_bad_comments_are_refused_naming_the_field_and_nothing_is_stored(
 ):
     with pytest.raises(InvalidValue) as caught:
         await create_comment(
-            store, request(**overrides), VISITOR, "key-00000003", VisitorLimiter(), NOW
+            store, request(**overrides), VISITOR, "key-00000003", InProcessQuotaStore(), NOW
         )
     assert caught.value.field == field
     assert reason in caught.value.reason
@@ -140,7 +145,7 @@ async def test_references_to_missing_things_are_not_found(
 ):
     with pytest.raises(NotFound):
         await create_comment(
-            store, request(**overrides), VISITOR, "key-00000004", VisitorLimiter(), NOW
+            store, request(**overrides), VISITOR, "key-00000004", InProcessQuotaStore(), NOW
         )
     assert await count(store) == 0
 
@@ -148,7 +153,7 @@ async def test_references_to_missing_things_are_not_found(
 async def test_comments_arriving_too_fast_are_rate_limited_but_retries_still_answer(
     store: SqlStore, scene: str
 ):
-    limiter = VisitorLimiter()
+    limiter = InProcessQuotaStore()
     made = [
         await create_comment(
             store, request(body=f"comment {i}"), VISITOR, f"key-fast-{i:04}", limiter, NOW
@@ -179,7 +184,7 @@ async def test_pre_moderation_holds_comments_until_approved_and_rejection_needs_
         )
     )
     await load_scenes(store, LocalAssetStore(tmp_path / "assets"), [folder], BUILD_CACHE)
-    limiter = VisitorLimiter()
+    limiter = InProcessQuotaStore()
     held = await create_comment(store, request(), VISITOR, "key-00000005", limiter, NOW)
     assert held.status is CommentStatus.PENDING
     assert await store.reads.list_comments("test-scene", statuses=[CommentStatus.APPROVED]) == []
@@ -203,7 +208,7 @@ async def test_pre_moderation_holds_comments_until_approved_and_rejection_needs_
 
 
 async def test_replies_go_to_approved_comments_of_the_same_scene(store: SqlStore, scene: str):
-    limiter = VisitorLimiter()
+    limiter = InProcessQuotaStore()
     parent = await create_comment(store, request(), VISITOR, "key-00000007", limiter, NOW)
     reply = await create_comment(
         store,

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from backend.asset_store import LocalAssetStore
-from backend.domain.errors import InvalidValue, NotAuthorized, NotFound
+from backend.domain.errors import InvalidValue, NotAuthorized, NotFound, RateLimited
 from backend.domain.participation import IdempotencyConflict
 from backend.domain.poll import AlreadyVoted, PollClosed
+from backend.quota_stores import InProcessQuotaStore
 from backend.scenes.loader import load_scenes
 from backend.services.participation import Author, cast_vote
 from backend.store.sql_store import SqlStore
@@ -49,16 +50,20 @@ async def polls(store: SqlStore, tmp_path: Path) -> None:
 
 
 async def test_each_visitor_votes_once_and_the_tally_counts_them(store: SqlStore, polls: None):
-    await cast_vote(store, SINGLE, [0], ALICE, "vote-alice-1", TODAY, NOW)
-    await cast_vote(store, SINGLE, [1], BOB, "vote-bob-0001", TODAY, NOW)
+    await cast_vote(store, SINGLE, [0], ALICE, "vote-alice-1", TODAY, NOW, InProcessQuotaStore())
+    await cast_vote(store, SINGLE, [1], BOB, "vote-bob-0001", TODAY, NOW, InProcessQuotaStore())
     with pytest.raises(AlreadyVoted):
-        await cast_vote(store, SINGLE, [1], ALICE, "vote-alice-2", TODAY, NOW)
+        await cast_vote(
+            store, SINGLE, [1], ALICE, "vote-alice-2", TODAY, NOW, InProcessQuotaStore()
+        )
     assert await store.reads.poll_tally(SINGLE, 2) == ([1, 1], 2)
     assert await store.reads.ballot_of(SINGLE, ALICE.id) == (0,)
 
 
 async def test_a_multiple_choice_ballot_counts_each_choice(store: SqlStore, polls: None):
-    await cast_vote(store, MULTIPLE, [2, 0], ALICE, "vote-alice-3", TODAY, NOW)
+    await cast_vote(
+        store, MULTIPLE, [2, 0], ALICE, "vote-alice-3", TODAY, NOW, InProcessQuotaStore()
+    )
     assert await store.reads.poll_tally(MULTIPLE, 3) == ([1, 0, 1], 1)
 
 
@@ -75,7 +80,9 @@ async def test_bad_ballots_name_the_problem_and_store_nothing(
     store: SqlStore, polls: None, poll: str, choices: list[int], field: str, reason: str
 ):
     with pytest.raises(InvalidValue) as caught:
-        await cast_vote(store, poll, choices, ALICE, "vote-alice-4", TODAY, NOW)
+        await cast_vote(
+            store, poll, choices, ALICE, "vote-alice-4", TODAY, NOW, InProcessQuotaStore()
+        )
     assert caught.value.field == field
     assert reason in caught.value.reason
     assert (await store.reads.poll_tally(poll, 3))[1] == 0
@@ -83,20 +90,64 @@ async def test_bad_ballots_name_the_problem_and_store_nothing(
 
 async def test_a_closed_poll_takes_no_votes(store: SqlStore, polls: None):
     with pytest.raises(PollClosed, match="closed on 2027-06-30"):
-        await cast_vote(store, SINGLE, [0], ALICE, "vote-alice-5", date(2027, 7, 1), NOW)
+        await cast_vote(
+            store, SINGLE, [0], ALICE, "vote-alice-5", date(2027, 7, 1), NOW, InProcessQuotaStore()
+        )
 
 
 async def test_unknown_polls_and_organisers_are_refused(store: SqlStore, polls: None):
     with pytest.raises(NotFound):
-        await cast_vote(store, "test-scene:park-2030:nope", [0], ALICE, "vote-alice-6", TODAY, NOW)
+        await cast_vote(
+            store,
+            "test-scene:park-2030:nope",
+            [0],
+            ALICE,
+            "vote-alice-6",
+            TODAY,
+            NOW,
+            InProcessQuotaStore(),
+        )
     with pytest.raises(NotAuthorized):
-        await cast_vote(store, SINGLE, [0], Author("organiser", True), "vote-org-001", TODAY, NOW)
+        await cast_vote(
+            store,
+            SINGLE,
+            [0],
+            Author("organiser", True),
+            "vote-org-001",
+            TODAY,
+            NOW,
+            InProcessQuotaStore(),
+        )
 
 
 async def test_parallel_retries_of_one_vote_make_one_ballot(store: SqlStore, polls: None):
     await asyncio.gather(
-        *(cast_vote(store, SINGLE, [1], ALICE, "vote-retry-01", TODAY, NOW) for _ in range(6))
+        *(
+            cast_vote(store, SINGLE, [1], ALICE, "vote-retry-01", TODAY, NOW, InProcessQuotaStore())
+            for _ in range(6)
+        )
     )
     assert await store.reads.poll_tally(SINGLE, 2) == ([0, 1], 1)
     with pytest.raises(IdempotencyConflict):
-        await cast_vote(store, SINGLE, [0], ALICE, "vote-retry-01", TODAY, NOW)
+        await cast_vote(
+            store, SINGLE, [0], ALICE, "vote-retry-01", TODAY, NOW, InProcessQuotaStore()
+        )
+
+
+async def test_a_visitor_hammering_votes_is_rate_limited_before_anything_is_stored(
+    store: SqlStore, polls: None
+) -> None:
+    quotas = InProcessQuotaStore()
+    await cast_vote(store, SINGLE, [0], ALICE, "vote-burst-00", TODAY, NOW, quotas)
+    for attempt in range(1, 10):  # refused ballots still spend: they are what scripts send
+        with pytest.raises(AlreadyVoted):
+            await cast_vote(
+                store, SINGLE, [1], ALICE, f"vote-burst-{attempt:02}", TODAY, NOW, quotas
+            )
+    with pytest.raises(RateLimited, match=r"too many votes \(10, then 1 per minute\)"):
+        await cast_vote(store, MULTIPLE, [0], ALICE, "vote-burst-10", TODAY, NOW, quotas)
+    # a retry of the acknowledged ballot is still answered while limited
+    await cast_vote(store, SINGLE, [0], ALICE, "vote-burst-00", TODAY, NOW, quotas)
+    assert await store.reads.ballot_of(MULTIPLE, ALICE.id) is None
+    # and another visitor is not limited by Alice
+    await cast_vote(store, MULTIPLE, [0], BOB, "vote-burst-bob", TODAY, NOW, quotas)
