@@ -194,10 +194,14 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         )
 
     quotas: QuotaStore = (
-        RedisQuotaStore(settings.redis_url) if settings.redis_url else InProcessQuotaStore()
+        RedisQuotaStore(settings.redis_url, scale=settings.quota_scale)
+        if settings.redis_url
+        else InProcessQuotaStore(scale=settings.quota_scale)
     )
     app.state.quotas = quotas
-    graphql_cost = Quota("graphql", settings.graphql_cost_burst, settings.graphql_cost_per_s)
+    graphql_cost = Quota(
+        "graphql", settings.graphql_cost_burst, settings.graphql_cost_per_s, per_person=False
+    )
     guards = [cost_limit(quotas, graphql_cost, settings.graphql_max_cost)]
     if settings.graphql_allow_list:
         guards.append(allow_list_guard(load_allow_list(settings.graphql_allow_list)))

@@ -41,7 +41,7 @@ if cost > burst then
 end
 local new_tat = tat + cost * interval
 local allowed_at = new_tat - burst * interval
-if allowed_at > now then
+if allowed_at - now > 0.000001 then
   return {0, tostring(allowed_at - now), tostring(remaining(tat))}
 end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
@@ -50,9 +50,11 @@ return {1, '0', tostring(remaining(new_tat))}
 
 
 class QuotaStore(Protocol):
+    scale: float  # multiplies per-person quotas (Quota.scaled)
+
     async def take(self, quota: Quota, key: str, cost: float = 1.0) -> QuotaDecision:
-        """Take ``cost`` units of ``quota`` for ``key`` (a visitor, an API key, an address);
-        a refusal takes nothing."""
+        """Take ``cost`` units of ``quota`` (scaled by ``scale``) for ``key`` (a visitor, an
+        API key, an address); a refusal takes nothing."""
         ...
 
     async def close(self) -> None: ...
@@ -64,14 +66,15 @@ async def spend(quotas: QuotaStore, quota: Quota, key: str, what: str, cost: flo
     if not decision.allowed:
         wait_s = math.ceil(decision.retry_after_s)
         raise RateLimited(
-            f"too many {what} ({quota.describe()}); try again in {wait_s} s",
+            f"too many {what} ({quota.scaled(quotas.scale).describe()}); try again in {wait_s} s",
             decision.retry_after_s,
         )
 
 
 class InProcessQuotaStore:
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None, scale: float = 1.0) -> None:
         self._clock = clock or time.monotonic
+        self.scale = scale
         self._tats: dict[str, OrderedDict[str, float]] = {}
 
     async def take(self, quota: Quota, key: str, cost: float = 1.0) -> QuotaDecision:
@@ -79,7 +82,7 @@ class InProcessQuotaStore:
 
     def take_now(self, quota: Quota, key: str, cost: float = 1.0) -> QuotaDecision:
         tats = self._tats.setdefault(quota.name, OrderedDict())
-        decision, tat = decide(quota, tats.get(key), self._clock(), cost)
+        decision, tat = decide(quota.scaled(self.scale), tats.get(key), self._clock(), cost)
         if decision.allowed:
             tats[key] = tat
             tats.move_to_end(key)
@@ -92,14 +95,16 @@ class InProcessQuotaStore:
 
 
 class RedisQuotaStore:
-    def __init__(self, url: str, prefix: str = "twinland:quota:") -> None:
+    def __init__(self, url: str, prefix: str = "twinland:quota:", scale: float = 1.0) -> None:
         self.redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self.prefix = prefix
+        self.scale = scale
         self._gcra = self.redis.register_script(GCRA_LUA)
-        self.fallback = InProcessQuotaStore()
+        self.fallback = InProcessQuotaStore()  # is handed quotas already scaled
         self._degraded = False
 
     async def take(self, quota: Quota, key: str, cost: float = 1.0) -> QuotaDecision:
+        quota = quota.scaled(self.scale)
         try:
             allowed, retry, remaining = await self._gcra(
                 keys=[f"{self.prefix}{quota.name}:{key}"],

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="Folders of .graphql files (a JSON list): when set, only those documents "
         'are run (persisted-query allow list), e.g. ["graphql/operations", "web/operations"]',
     )
+    quota_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Multiplies the per-person quotas (comments, votes, visitor tokens, live "
+        "joins, uploads); raise it where many people share one address",
+    )
     graphql_max_cost: int = Field(
         default=5_000,
         ge=1,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+EPSILON_S = 1e-6
+
 
 @dataclass(frozen=True, slots=True)
 class Quota:
@@ -22,6 +24,14 @@ class Quota:
     name: str  # the scope of the keys: "graphql", "comment", "vote", "join", "upload"
     burst: float
     per_second: float
+    # sized for one person: TWINLAND_QUOTA_SCALE multiplies it (many people behind one
+    # address at a venue); False for budgets that have settings of their own
+    per_person: bool = True
+
+    def scaled(self, factor: float) -> Quota:
+        if not self.per_person or factor == 1:
+            return self
+        return Quota(self.name, self.burst * factor, self.per_second * factor)
 
     def __post_init__(self) -> None:
         if not (self.burst > 0 and self.per_second > 0):
@@ -42,12 +52,13 @@ class Quota:
 
 # What one client may do (a visitor token, an organiser, else a network address). People
 # write a comment a minute at most, with a few quick ones allowed; votes are one per poll
-# anyway, so their quota only slows scripts; visitor tokens are free to mint, so minting is
-# what is limited per address (ballot stuffing needs many tokens).
+# anyway, so their quota only slows scripts. Visitor tokens are free to mint, so minting
+# is limited per address (ballot stuffing needs many tokens), and so are live joins; both
+# allow a school class or a tour group behind one address at once.
 COMMENTS = Quota("comment", burst=5, per_second=1 / 60)
 VOTES = Quota("vote", burst=10, per_second=1 / 60)
-VISITOR_TOKENS = Quota("visitor-token", burst=10, per_second=20 / 3_600)
-LIVE_JOINS = Quota("join", burst=10, per_second=10 / 60)
+VISITOR_TOKENS = Quota("visitor-token", burst=60, per_second=120 / 3_600)
+LIVE_JOINS = Quota("join", burst=60, per_second=60 / 60)
 UPLOADS = Quota("upload", burst=20, per_second=100 / 86_400)
 
 
@@ -71,7 +82,7 @@ def decide(
     tat = _tat(tat_s, now_s)
     new_tat = tat + cost * quota.seconds_per_unit
     allowed_at = new_tat - quota.burst * quota.seconds_per_unit
-    if allowed_at > now_s:
+    if allowed_at - now_s > EPSILON_S:  # rounding of (now + x) - x must not refuse
         return QuotaDecision(False, allowed_at - now_s, _remaining(quota, tat, now_s)), tat
     return QuotaDecision(True, 0.0, _remaining(quota, new_tat, now_s)), new_tat
 

@@ -73,6 +73,7 @@ async def api(
         # budget must not run out (throttling is tested on apps of its own)
         graphql_cost_burst=10**9,
         graphql_cost_per_s=10**9,
+        quota_scale=1_000,  # visitor tokens are minted from one address all suite long
     )
     app = create_app(settings, scene_paths=[DEMO_SCENES])
     async with app.router.lifespan_context(app):

@@ -63,3 +63,10 @@ def test_quotas_describe_themselves_for_people() -> None:
     assert COMMENTS.describe() == "5, then 1 per minute"
     assert Quota("upload", 20, 20 / 86_400).describe() == "20, then 20 per day"
     assert Quota("graphql", 10_000, 1_000).describe() == "10000, then 1000 per second"
+
+
+def test_a_unit_that_exactly_fits_is_allowed_at_any_clock_reading() -> None:
+    # (now + x) - x may round above now: a burst of exactly one must still be allowed
+    one_a_day = Quota("upload", burst=1, per_second=1 / 17_280)
+    for now in (0.0, 3_700.123456, 1.7e9 + 0.1, 123_456.789):
+        assert decide(one_a_day, None, now, 1)[0].allowed
