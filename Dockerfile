@@ -41,6 +41,6 @@ VOLUME ["/var/lib/twinland"]
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
-# TWINLAND_ADMIN_TOKEN and TWINLAND_LIVE_SECRET must be provided: production mode refuses
-# the dev defaults.
+# TWINLAND_ADMIN_TOKEN, TWINLAND_LIVE_SECRET, TWINLAND_VISITOR_SECRET and
+# TWINLAND_AUTH_SECRET must be provided: production mode refuses the dev defaults.
 CMD ["twinland", "serve", "--scenes", "scenes"]

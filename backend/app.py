@@ -23,6 +23,7 @@ from backend.api.cost_limit import cost_limit
 from backend.api.schema import build_schema
 from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
+from backend.domain.identity import Principal
 from backend.domain.live_session import LiveSession, ModerationRecord
 from backend.domain.quotas import Quota
 from backend.http import assets, exports, health
@@ -41,6 +42,7 @@ from backend.publishing.service import PublishService, build_executor
 from backend.publishing.uploads import UploadStore
 from backend.quota_stores import InProcessQuotaStore, QuotaStore, RedisQuotaStore
 from backend.scenes.loader import load_scenes
+from backend.services.identity import auth_config, authenticate
 from backend.settings import Mode, Settings
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
@@ -176,13 +178,22 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     app.state.clock = lambda: datetime.now(UTC)  # stamp tours' "now"; tests may move it
     app.state.metrics = Metrics()
 
+    auth = auth_config(settings)
+    app.state.auth = auth
+
+    async def authenticate_bearer(token: str) -> Principal:
+        return await authenticate(app.state.store.identities, auth, token, datetime.now(UTC))
+
+    app.state.authenticate = authenticate_bearer
+
     async def context_getter(request: HTTPConnection) -> Context:  # HTTP and WebSocket
         base = settings.public_base_url or str(request.base_url).rstrip("/")
         return Context(
             request.app.state.store,
             accept_locale=parse_accept_language(request.headers.get("accept-language")),
             bearer_token=_bearer(request),
-            admin_token=settings.admin_token,
+            authenticate=authenticate_bearer,
+            auth=auth,
             asset_base_url=base,
             live=live_access,
             publishing=getattr(request.app.state, "publishing", None),

@@ -18,9 +18,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="twinland bac
 scenes_app = typer.Typer(no_args_is_help=True, help="Scene content.")
 schema_app = typer.Typer(no_args_is_help=True, help="The GraphQL schema.")
 assets_app = typer.Typer(no_args_is_help=True, help="The asset pipeline.")
+accounts_app = typer.Typer(no_args_is_help=True, help="Organiser, moderator and admin accounts.")
 app.add_typer(scenes_app, name="scenes")
 app.add_typer(schema_app, name="schema")
 app.add_typer(assets_app, name="assets")
+app.add_typer(accounts_app, name="accounts")
 
 DEFAULT_SCHEMA_PATH = Path("graphql/schema.graphql")
 
@@ -290,6 +292,50 @@ def _parse_origin(text: str) -> tuple[float, float, float]:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise typer.BadParameter(f"{lat},{lon} is not a WGS84 position", param_hint="--origin")
     return lat, lon, height
+
+
+@accounts_app.command("create")
+def accounts_create(
+    email: Annotated[str, typer.Option(help="The account's e-mail (its sign-in name).")],
+    grant: Annotated[
+        list[str],
+        typer.Option(help='A role, once per grant: "admin", "organiser:gokseong", …'),
+    ],
+) -> None:
+    """Create an account; the password is read from standard input (or prompted for), so it
+    never appears in the shell history or the process list."""
+    from datetime import UTC, datetime
+
+    from backend.domain.errors import DomainError
+    from backend.domain.identity import Grant
+    from backend.services.identity import create_account
+    from backend.store.engine import create_engine, migrate
+    from backend.store.sql_store import SqlStore
+
+    settings = _settings()
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+
+    async def run() -> str:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            grants = [Grant.parse(text, f"--grant {text}") for text in grant]
+            created = await create_account(
+                SqlStore(engine).identities, email, password, grants, datetime.now(UTC)
+            )
+            return created.id
+        finally:
+            await engine.dispose()
+
+    try:
+        account_id = asyncio.run(run())
+    except DomainError as error:
+        typer.echo(f"not created: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {account_id} ({email}: {', '.join(grant)})")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from backend.domain.identity import Grant
 from backend.domain.live_session import LiveSession, LiveSessionStatus, ModerationRecord
 from backend.domain.participation import Comment, CommentStatus
 from backend.domain.poi import Poi
@@ -140,11 +141,50 @@ class Writes(Reads, Protocol):
     ) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    email: str
+    password_hash: str  # argon2id, encoded
+    session_version: int
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    name: str
+    created_by: str
+    created_at: datetime
+    revoked: bool
+
+
+class IdentityStore(Protocol):
+    """Accounts, API keys and grants; each call is its own transaction."""
+
+    async def create_account(
+        self, account_id: str, email: str, password_hash: str, now: datetime
+    ) -> None: ...
+    async def account_by_email(self, email: str) -> AccountRecord | None: ...
+    async def account_by_id(self, account_id: str) -> AccountRecord | None: ...
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None: ...
+    async def end_sessions(self, account_id: str) -> None: ...
+    async def create_api_key(
+        self, key_id: str, name: str, secret_sha256: str, created_by: str, now: datetime
+    ) -> None: ...
+    async def api_key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None: ...
+    async def revoke_api_key(self, key_id: str, now: datetime) -> None: ...
+    async def set_grants(self, principal_id: str, granted: Sequence[Grant]) -> None: ...
+    async def grants_of(self, principal_id: str) -> tuple[Grant, ...]: ...
+
+
 class Store(Protocol):
     """The database: reads outside transactions, writes inside ``transaction()``."""
 
     @property
     def reads(self) -> Reads: ...
+    @property
+    def identities(self) -> IdentityStore: ...
     def transaction(self) -> AbstractAsyncContextManager[Writes]: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_ADMIN_TOKEN = "twinland-dev-admin"
 DEV_LIVE_SECRET = "twinland-dev-live-secret-not-for-production"
 DEV_VISITOR_SECRET = "twinland-dev-visitor-secret-not-for-production"
+DEV_AUTH_SECRET = "twinland-dev-auth-secret-not-for-production"
 
 
 class Mode(str, Enum):
@@ -104,6 +105,27 @@ class Settings(BaseSettings):
     visitor_secret: str = Field(
         default=DEV_VISITOR_SECRET, description="Signs anonymous visitor tokens (HS256)"
     )
+    auth_secret: str = Field(
+        default=DEV_AUTH_SECRET, description="Signs account session tokens (HS256)"
+    )
+    auth_previous_secret: str | None = Field(
+        default=None,
+        description="The secret before a rotation: its session tokens still verify until they "
+        "expire",
+    )
+    session_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    oidc_issuer: str | None = Field(
+        default=None, description="Also accept tokens of this OpenID Connect issuer (its `iss`)"
+    )
+    oidc_audience: str | None = Field(default=None, description="The `aud` those tokens carry")
+    oidc_jwks_url: str | None = Field(default=None, description="The issuer's JWKS URL")
+    oidc_jwks_file: Path | None = Field(
+        default=None, description="Or its JWKS as a file (air-gapped deployments, tests)"
+    )
+    oidc_roles_claim: str = Field(
+        default="twinland_roles",
+        description='The claim listing grants, e.g. ["organiser:gokseong", "moderator:jeju"]',
+    )
     visitor_token_ttl_days: int = Field(default=30, ge=1, le=365)
     live_token_ttl_minutes: int = Field(default=240, ge=1, le=24 * 60)
     live_tick_hz: float = Field(default=10.0, ge=1.0, le=60.0)
@@ -137,6 +159,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TWINLAND_VISITOR_SECRET must be set to a secret of at least 32 characters "
                 "in production mode"
+            )
+        if self.mode is Mode.PRODUCTION and (
+            self.auth_secret == DEV_AUTH_SECRET or len(self.auth_secret) < 32
+        ):
+            raise ValueError(
+                "TWINLAND_AUTH_SECRET must be set to a secret of at least 32 characters "
+                "in production mode"
+            )
+        if self.oidc_issuer and not (
+            self.oidc_audience and (self.oidc_jwks_url or self.oidc_jwks_file)
+        ):
+            raise ValueError(
+                "TWINLAND_OIDC_ISSUER needs TWINLAND_OIDC_AUDIENCE and one of "
+                "TWINLAND_OIDC_JWKS_URL or TWINLAND_OIDC_JWKS_FILE"
             )
         return self
 

@@ -29,8 +29,9 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 BACKENDS = ["sqlite", "postgresql"]
 TABLES = (
-    "comment_reactions, transfer_codes, badges, stamps, stamp_trackers, stamp_tours, "
-    "ballots, polls, idempotency_keys, comments, scenarios, publish_jobs, scene_versions, "
+    "grants, api_keys, accounts, comment_reactions, transfer_codes, badges, stamps, "
+    "stamp_trackers, stamp_tours, ballots, polls, idempotency_keys, comments, scenarios, "
+    "publish_jobs, scene_versions, "
     "live_moderation, live_sessions, tour_stops, tours, pois, scenes, regions"
 )
 

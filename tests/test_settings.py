@@ -10,6 +10,7 @@ REAL = {
     "admin_token": "a" * 32,
     "live_secret": "l" * 40,
     "visitor_secret": "v" * 40,
+    "auth_secret": "s" * 40,
 }
 
 
@@ -23,6 +24,7 @@ def test_production_starts_with_real_secrets():
         ("admin_token", "TWINLAND_ADMIN_TOKEN"),
         ("live_secret", "TWINLAND_LIVE_SECRET"),
         ("visitor_secret", "TWINLAND_VISITOR_SECRET"),
+        ("auth_secret", "TWINLAND_AUTH_SECRET"),
     ],
 )
 def test_production_refuses_a_development_secret(missing: str, variable: str):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import structlog
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from backend.domain.errors import DomainError, NotAuthorized
 from backend.domain.i18n import GLOBAL_FALLBACK, Locale
+from backend.domain.identity import Action, Principal, require
 from backend.domain.live_session import LiveSession
 from backend.domain.poi import Poi
 from backend.domain.region import Region
@@ -21,8 +22,12 @@ from backend.domain.tour import Tour
 from backend.ports import Reads, Store
 from backend.publishing.service import PublishService
 from backend.quota_stores import InProcessQuotaStore, QuotaStore
-from backend.services.participation import ORGANISER, Author
+from backend.services.identity import AuthConfig
+from backend.services.participation import Author
 from backend.services.visitors import verify_visitor_token
+
+Authenticator = Callable[[str], Awaitable[Principal]]
+audit = structlog.get_logger("twinland.audit")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,8 +84,9 @@ class Context(BaseContext):
         *,
         accept_locale: Locale | None,
         bearer_token: str | None,
-        admin_token: str,
+        authenticate: Authenticator | None,
         asset_base_url: str,
+        auth: AuthConfig | None = None,
         live: LiveAccess | None = None,
         publishing: PublishService | None = None,
         visitor_token: str | None = None,
@@ -93,7 +99,12 @@ class Context(BaseContext):
         self.store = store
         self.live = live
         self.publishing = publishing
-        self._admin_token = admin_token
+        self._bearer_token = bearer_token
+        self._authenticate = authenticate
+        self._auth = auth
+        self._principal: Principal | None = None
+        self._principal_error: NotAuthorized | None = None
+        self._resolved = False
         self.visitor_token = visitor_token
         self.visitor_secret = visitor_secret
         self.visitor_token_ttl = visitor_token_ttl
@@ -104,15 +115,82 @@ class Context(BaseContext):
         self.accept_locale = accept_locale
         self.asset_base_url = asset_base_url.rstrip("/")
         self._client_key: str | None = None
-        self.is_organiser = bearer_token is not None and hmac.compare_digest(
-            bearer_token.encode(), admin_token.encode()
-        )
 
-    def author(self) -> Author:
-        """Who is writing: an organiser (official), else the visitor of the token.
-        NotAuthorized (naming why) without a valid one."""
-        if self.is_organiser:
-            return Author(ORGANISER, official=True)
+    @property
+    def auth(self) -> AuthConfig:
+        if self._auth is None:
+            raise NotAuthorized("sign-in is not configured on this service")
+        return self._auth
+
+    async def principal(self) -> Principal | None:
+        """Who the bearer token says the caller is (from the Authorization header, or for
+        subscriptions from graphql-transport-ws's connection_init payload, since browsers
+        cannot set headers on a WebSocket); None when there is none or it is invalid (the
+        reason is kept for the refusal)."""
+        if not self._resolved:
+            self._resolved = True
+            token = self._bearer_token or self._connection_bearer()
+            if token and self._authenticate is not None:
+                try:
+                    self._principal = await self._authenticate(token)
+                except NotAuthorized as error:
+                    self._principal_error = error
+        return self._principal
+
+    async def may(
+        self,
+        action: Action,
+        scene_slug: str | None = None,
+        what: str = "",
+        *,
+        audited: bool = True,
+    ) -> bool:
+        """Whether the caller may take ``action`` on ``scene_slug``; every privileged
+        attempt, allowed or refused, goes to the audit log (``audited=False`` for reads
+        that only widen a listing)."""
+        principal = await self.principal()
+        allowed = principal is not None and principal.may(action, scene_slug)
+        if not audited:
+            return allowed
+        audit.info(
+            "allowed" if allowed else "refused",
+            action=action.value,
+            scene=scene_slug,
+            operation=what or None,
+            principal=principal.id if principal else None,
+            principal_kind=principal.kind if principal else None,
+            client=self.client_key(),
+            token_problem=self._principal_error.message if self._principal_error else None,
+        )
+        return allowed
+
+    async def refusal(self, action: Action, scene_slug: str | None = None) -> NotAuthorized:
+        """The NotAuthorized to answer a refused ``action`` with, naming what is missing."""
+        if self._principal_error is not None:
+            return self._principal_error
+        try:
+            require(await self.principal(), action, scene_slug)
+        except NotAuthorized as error:
+            return error
+        return NotAuthorized("not allowed")
+
+    def _connection_bearer(self) -> str | None:
+        params = self.connection_params if isinstance(self.connection_params, dict) else {}
+        value = params.get("authorization") or params.get("Authorization")
+        if not isinstance(value, str):
+            return None
+        scheme, _, token = value.partition(" ")
+        return (token.strip() if scheme.lower() == "bearer" else value.strip()) or None
+
+    async def author(self, scene_slug: str | None = None) -> Author:
+        """Who is writing: an organiser of the scene (official), else the visitor of the
+        token. NotAuthorized (naming why) without a valid one."""
+        if scene_slug is not None and await self.may(
+            Action.REPLY_OFFICIALLY, scene_slug, "official reply"
+        ):
+            principal = await self.principal()
+            assert principal is not None
+            return Author(principal.id, official=True)
         if not self.visitor_token:
             raise NotAuthorized(
                 "send a visitor token (X-Visitor-Token; mutation issueVisitorToken gives one)"
@@ -127,8 +205,8 @@ class Context(BaseContext):
         return self._client_key
 
     def _identify_client(self) -> str:
-        if self.is_organiser:
-            return "organiser"
+        if self._principal is not None:
+            return self._principal.id
         if self.visitor_token:
             try:
                 return "visitor:" + verify_visitor_token(self.visitor_secret, self.visitor_token)
@@ -137,19 +215,6 @@ class Context(BaseContext):
         request = getattr(self, "request", None)
         client = getattr(request, "client", None)
         return "address:" + (client.host if client is not None else "unknown")
-
-    def is_organiser_connection(self) -> bool:
-        """For subscriptions: browsers cannot set headers on a WebSocket, so the token may
-        also come in graphql-transport-ws's connection_init payload (``authorization``)."""
-        if self.is_organiser:
-            return True
-        params = self.connection_params if isinstance(self.connection_params, dict) else {}
-        value = params.get("authorization") or params.get("Authorization")
-        if not isinstance(value, str):
-            return False
-        scheme, _, token = value.partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else value.strip()
-        return bool(token) and hmac.compare_digest(token.encode(), self._admin_token.encode())
 
     def locale(self, requested: Locale | None) -> Locale | None:
         """An explicit ``lang`` argument wins over Accept-Language."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from backend.api.access import denied, scene_of
 from backend.api.errors import (
     ConflictError,
     ErrorCode,
@@ -16,8 +17,8 @@ from backend.api.errors import (
     NotFoundError,
     RateLimitedError,
     from_domain,
-    not_authorized,
 )
+from backend.api.identity import IdentityMutation
 from backend.api.inputs import (
     LiveSessionInput,
     PoiInput,
@@ -32,6 +33,7 @@ from backend.api.stamps import StampMutation
 from backend.api.types.common import LiveRoleEnum, LiveSessionStatusEnum
 from backend.api.types.objects import CtxInfo, LiveSessionType, PoiType, TourType
 from backend.domain.errors import DomainError, RateLimited
+from backend.domain.identity import Action
 from backend.domain.ids import new_key, split_qualified_id
 from backend.domain.live_session import LiveSessionStatus
 from backend.domain.quotas import LIVE_JOINS
@@ -60,7 +62,7 @@ KEY_DESCRIPTION = "Key unique within the scene ([a-z0-9-]); generated when absen
 
 
 @strawberry.type
-class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
+class Mutation(IdentityMutation, PublishingMutation, ParticipationMutation, StampMutation):
     @strawberry.mutation(description="Create a POI in a scene (organisers).")
     async def create_poi(
         self,
@@ -69,8 +71,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
         input: PoiInput,
         key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
     ) -> PoiMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.EDIT_CONTENT, scene_slug)) is not None:
+            return refused
         try:
             poi = to_poi(scene_slug, key or new_key("poi"), input)
             return PoiType(poi=await catalog.create_poi(info.context.store, poi))
@@ -81,8 +83,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     async def update_poi(
         self, info: CtxInfo, id: strawberry.ID, input: PoiInput
     ) -> PoiMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.EDIT_CONTENT, scene_of(id))) is not None:
+            return refused
         try:
             scene_slug, key = split_qualified_id("id", id)
             poi = to_poi(scene_slug, key, input)
@@ -92,8 +94,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
 
     @strawberry.mutation(description="Delete a POI no tour visits (organisers).")
     async def delete_poi(self, info: CtxInfo, id: strawberry.ID) -> DeletePoiResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.EDIT_CONTENT, scene_of(id))) is not None:
+            return refused
         try:
             await catalog.delete_poi(info.context.store, id)
             return DeletedPoi(id=id)
@@ -108,8 +110,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
         input: TourInput,
         key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
     ) -> TourMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.EDIT_CONTENT, scene_slug)) is not None:
+            return refused
         try:
             tour = to_tour(scene_slug, key or new_key("tour"), input)
             return TourType(tour=await catalog.create_tour(info.context.store, tour))
@@ -120,8 +122,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     async def update_tour(
         self, info: CtxInfo, id: strawberry.ID, input: TourInput
     ) -> TourMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.EDIT_CONTENT, scene_of(id))) is not None:
+            return refused
         try:
             scene_slug, key = split_qualified_id("id", id)
             tour = to_tour(scene_slug, key, input)
@@ -139,8 +141,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
         input: LiveSessionInput,
         key: Annotated[str | None, strawberry.argument(description=KEY_DESCRIPTION)] = None,
     ) -> LiveSessionMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.RUN_LIVE_SESSIONS, scene_slug)) is not None:
+            return refused
         try:
             session = to_live_session(scene_slug, key or new_key("live"), input)
             created = await live_sessions.create_live_session(info.context.store, session)
@@ -152,8 +154,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     async def schedule_live_session(
         self, info: CtxInfo, id: strawberry.ID, starts_at: datetime, ends_at: datetime
     ) -> LiveSessionMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.RUN_LIVE_SESSIONS, scene_of(id))) is not None:
+            return refused
         try:
             updated = await live_sessions.reschedule_live_session(
                 info.context.store, id, starts_at, ends_at
@@ -169,8 +171,8 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     async def change_live_session_status(
         self, info: CtxInfo, id: strawberry.ID, status: LiveSessionStatusEnum
     ) -> LiveSessionMutationResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.RUN_LIVE_SESSIONS, scene_of(id))) is not None:
+            return refused
         try:
             updated = await live_sessions.change_live_session_status(
                 info.context.store, id, LiveSessionStatus(status)
@@ -197,8 +199,10 @@ class Mutation(PublishingMutation, ParticipationMutation, StampMutation):
     async def live_session_role_ticket(
         self, info: CtxInfo, id: strawberry.ID, name: str, role: LiveRoleEnum
     ) -> JoinLiveSessionResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        # moderators of the scene get moderator tickets; hosts and guides run sessions
+        needed = Action.MODERATE if role == LiveRoleEnum.MODERATOR else Action.RUN_LIVE_SESSIONS
+        if (refused := await denied(info, needed, scene_of(id))) is not None:
+            return refused
         return await _ticket(info, id, name, Role(role))
 
 

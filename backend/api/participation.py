@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 
+from backend.api.access import denied, scene_of
 from backend.api.errors import (
     AnyError,
     ConflictError,
@@ -20,13 +21,13 @@ from backend.api.errors import (
     NotFoundError,
     RateLimitedError,
     from_domain,
-    not_authorized,
 )
 from backend.api.types.common import GeoPosition
 from backend.api.types.objects import CtxInfo
 from backend.api.types.scenario import PollType
 from backend.domain.errors import DomainError, RateLimited
 from backend.domain.geo import GeoPoint
+from backend.domain.identity import Action
 from backend.domain.participation import Comment, CommentStatus, Reaction
 from backend.domain.poll import PollClosed
 from backend.domain.quotas import VISITOR_TOKENS
@@ -246,7 +247,7 @@ class ParticipationMutation:
             comment = await participation.create_comment(
                 info.context.store,
                 _request(input),
-                info.context.author(),
+                await info.context.author(input.scene_slug),
                 idempotency_key,
                 info.context.quotas,
                 datetime.now(UTC),
@@ -272,7 +273,7 @@ class ParticipationMutation:
                 info.context.store,
                 str(poll_id),
                 options,
-                info.context.author(),
+                await info.context.author(scene_of(poll_id)),
                 idempotency_key,
                 date.today(),
                 datetime.now(UTC),
@@ -295,7 +296,7 @@ class ParticipationMutation:
             comment = await participation.react(
                 info.context.store,
                 str(id),
-                info.context.author(),
+                await info.context.author(),
                 Reaction(reaction.value),
                 on,
                 datetime.now(UTC),
@@ -311,8 +312,10 @@ class ParticipationMutation:
     async def moderate_comment(
         self, info: CtxInfo, id: strawberry.ID, approve: bool, reason: str | None = None
     ) -> CommentResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        found = (await info.context.store.reads.comments_by_id([str(id)])).get(str(id))
+        scene = found.scene_slug if found is not None else None
+        if (refused := await denied(info, Action.MODERATE, scene)) is not None:
+            return refused
         try:
             comment = await participation.moderate_comment(
                 info.context.store, str(id), approve, reason, datetime.now(UTC)
@@ -350,11 +353,14 @@ class ParticipationQuery:
     ) -> list[CommentType]:
         return await _page(info, scene_slug, [CommentStatus.APPROVED], scenario_id, first, after)
 
-    @strawberry.field(description="Comments waiting for a moderator (organisers; else empty).")
+    @strawberry.field(
+        description="Comments waiting for a moderator (organisers and moderators of the "
+        "scene; else empty)."
+    )
     async def moderation_queue(
         self, info: CtxInfo, scene_slug: str, first: int = 50, after: strawberry.ID | None = None
     ) -> list[CommentType]:
-        if not info.context.is_organiser:
+        if not await info.context.may(Action.MODERATE, scene_slug, "moderationQueue"):
             return []
         return await _page(info, scene_slug, [CommentStatus.PENDING], None, first, after)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 
+from backend.api.access import denied
 from backend.api.errors import (
     ConflictError,
     IllegalTransitionError,
@@ -16,10 +17,10 @@ from backend.api.errors import (
     NotAuthorizedError,
     NotFoundError,
     from_domain,
-    not_authorized,
 )
 from backend.api.types.objects import CtxInfo
 from backend.domain.errors import DomainError
+from backend.domain.identity import Action
 from backend.domain.publishing import JobKind, JobStatus, PublishJob
 from backend.publishing.service import PublishService
 
@@ -146,8 +147,8 @@ class PublishingMutation:
     async def publish_layer_upload(
         self, info: CtxInfo, scene_slug: str, layer_key: str, upload_id: strawberry.ID
     ) -> PublishJobResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        if (refused := await denied(info, Action.PUBLISH, scene_slug)) is not None:
+            return refused
         try:
             job = await _service(info).request_layer_upload(scene_slug, layer_key, str(upload_id))
         except DomainError as error:
@@ -159,8 +160,9 @@ class PublishingMutation:
         "version (organisers)."
     )
     async def retry_publish_job(self, info: CtxInfo, id: strawberry.ID) -> PublishJobResult:
-        if not info.context.is_organiser:
-            return not_authorized()
+        scene = await _scene_of_job(info, id)
+        if (refused := await denied(info, Action.PUBLISH, scene)) is not None:
+            return refused
         try:
             job = await _service(info).retry(str(id))
         except DomainError as error:
@@ -172,17 +174,17 @@ class PublishingMutation:
 class PublishingQuery:
     @strawberry.field(description="A publish job (organisers; null for others or unknown ids).")
     async def publish_job(self, info: CtxInfo, id: strawberry.ID) -> PublishJobType | None:
-        if not info.context.is_organiser:
-            return None
         found = await info.context.store.reads.publish_jobs_by_id([str(id)])
         job = found.get(str(id))
-        return PublishJobType(job=job) if job is not None else None
+        if job is None or not await info.context.may(Action.PUBLISH, job.scene_slug, "publishJob"):
+            return None
+        return PublishJobType(job=job)
 
     @strawberry.field(description="A scene's recent publish jobs, newest first (organisers).")
     async def publish_jobs(
         self, info: CtxInfo, scene_slug: str, first: int = 20
     ) -> list[PublishJobType]:
-        if not info.context.is_organiser:
+        if not await info.context.may(Action.PUBLISH, scene_slug, "publishJobs"):
             return []
         jobs = await info.context.store.reads.publish_jobs_by_scene(
             scene_slug, max(1, min(first, 100))
@@ -200,10 +202,18 @@ class PublishingSubscription:
     async def publish_job_progress(
         self, info: CtxInfo, id: strawberry.ID
     ) -> AsyncGenerator[PublishJobType, None]:
-        if not info.context.is_organiser_connection() or info.context.publishing is None:
+        scene = await _scene_of_job(info, id)
+        allowed = await info.context.may(Action.PUBLISH, scene, "publishJobProgress")
+        if not allowed or scene is None or info.context.publishing is None:
             return
         try:
             async for job in info.context.publishing.watch(str(id)):
                 yield PublishJobType(job=job)
         except DomainError:
             return
+
+
+async def _scene_of_job(info: CtxInfo, job_id: strawberry.ID) -> str | None:
+    found = await info.context.store.reads.publish_jobs_by_id([str(job_id)])
+    job = found.get(str(job_id))
+    return job.scene_slug if job is not None else None

@@ -8,6 +8,7 @@ import strawberry
 
 from backend.api.context import Context
 from backend.api.errors import InvalidArgumentError, NotFoundError, from_domain
+from backend.api.identity import IdentityQuery
 from backend.api.inputs import PoiFilterInput, to_filter
 from backend.api.participation import ParticipationQuery
 from backend.api.publishing import PublishingQuery
@@ -23,6 +24,7 @@ from backend.api.types.objects import (
     TourType,
 )
 from backend.domain.errors import DomainError, NotFound
+from backend.domain.identity import Action
 from backend.domain.ids import split_qualified_id, validate_slug
 from backend.domain.poi_query import MAX_PAGE_SIZE, PageRequest, PoiFilter
 from backend.domain.scene import ClientTier
@@ -97,7 +99,7 @@ async def _scene(context: Context, slug: str, argument: str = "slug") -> SceneTy
 
 
 @strawberry.type
-class Query(PublishingQuery, ScenarioQuery, ParticipationQuery, StampQuery):
+class Query(IdentityQuery, PublishingQuery, ScenarioQuery, ParticipationQuery, StampQuery):
     @strawberry.field(description="Every region, by slug.")
     async def regions(self, info: CtxInfo) -> list[RegionType]:
         return [RegionType(region=r) for r in await info.context.store.reads.regions()]
@@ -205,7 +207,9 @@ class Query(PublishingQuery, ScenarioQuery, ParticipationQuery, StampQuery):
             sessions = await info.context.store.reads.list_live_sessions(
                 statuses=status,
                 scene_slug=scene_slug,
-                include_unlisted=info.context.is_organiser,
+                include_unlisted=await info.context.may(
+                    Action.SEE_UNLISTED, scene_slug, audited=False
+                ),
             )
             return LiveSessionList(live_sessions=[LiveSessionType(session=s) for s in sessions])
         except DomainError as error:

@@ -60,6 +60,8 @@ VOTES = Quota("vote", burst=10, per_second=1 / 60)
 VISITOR_TOKENS = Quota("visitor-token", burst=60, per_second=120 / 3_600)
 LIVE_JOINS = Quota("join", burst=60, per_second=60 / 60)
 UPLOADS = Quota("upload", burst=20, per_second=100 / 86_400)
+# Password guessing: per address and per e-mail, 10 tries, then 10 a minute.
+SIGN_INS = Quota("sign-in", burst=10, per_second=10 / 60)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ CSV starts with a UTF-8 byte-order mark so spreadsheet programs read Korean corr
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import json
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from backend.domain.identity import Action
 from backend.domain.participation import Comment, CommentStatus
+from backend.http.auth import authorised
 from backend.ports import Reads
 
 router = APIRouter()
@@ -43,21 +44,11 @@ COMMENT_COLUMNS = [
 ]
 
 
-def _authorised(request: Request) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    secret = request.app.state.settings.admin_token
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), secret.encode()
-    )
-
-
 async def _refusal(request: Request, scene: str) -> JSONResponse | None:
-    """The error response for a caller without the token or an unknown scene, else None."""
-    if not _authorised(request):
-        return JSONResponse(
-            {"error": {"code": "not_authorized", "message": "exports need an organiser token"}},
-            status_code=401,
-        )
+    """The error response for a caller without the role or an unknown scene, else None."""
+    allowed = await authorised(request, Action.EXPORT, scene)
+    if isinstance(allowed, JSONResponse):
+        return allowed
     if scene not in await request.app.state.store.reads.scenes_by_slug([scene]):
         return JSONResponse(
             {"error": {"code": "not_found", "message": f"scene {scene!r} does not exist"}},

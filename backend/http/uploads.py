@@ -10,14 +10,15 @@ size capped as it arrives. Then ``publishLayerUpload(sceneSlug, layerKey, upload
 
 from __future__ import annotations
 
-import hmac
 import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from backend.domain.errors import DomainError, RateLimited
+from backend.domain.identity import Action
 from backend.domain.quotas import UPLOADS
+from backend.http.auth import authorised
 from backend.publishing.uploads import UploadRejected, UploadStore
 from backend.quota_stores import spend
 
@@ -32,14 +33,12 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 @router.post("/uploads", include_in_schema=False)
 async def upload(request: Request, fileName: str = "") -> JSONResponse:  # noqa: N803
-    settings = request.app.state.settings
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), settings.admin_token.encode()
-    ):
-        return _error(401, "not_authorized", "uploads need an organiser token (Bearer)")
+    # the scene is named when the upload is published (publishLayerUpload checks it there)
+    principal = await authorised(request, Action.PUBLISH, None, any_scene=True)
+    if isinstance(principal, JSONResponse):
+        return principal
     try:
-        await spend(request.app.state.quotas, UPLOADS, "organiser", "uploads")
+        await spend(request.app.state.quotas, UPLOADS, principal.id, "uploads")
     except RateLimited as error:
         response = _error(429, error.code, error.message)
         response.headers["retry-after"] = str(math.ceil(error.retry_after_s))

@@ -22,14 +22,13 @@ from backend.domain.quotas import COMMENTS, VOTES
 from backend.ports import Reads, Store
 from backend.quota_stores import QuotaStore, spend
 
-ORGANISER = "organiser"
 # A comment pinned to a place must lie on the scene (with a margin around its extent).
 EXTENT_MARGIN = 1.25
 
 
 @dataclass(frozen=True, slots=True)
 class Author:
-    id: str  # a visitor id, or ORGANISER
+    id: str  # a visitor id, or the principal id of an official author
     official: bool
 
 

@@ -28,6 +28,7 @@ from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
+from backend.store.identity_sql import SqlIdentityStore
 from backend.store.participation_sql import ParticipationReads, ParticipationWrites
 from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
 from backend.store.poll_sql import PollReads, PollWrites
@@ -462,10 +463,15 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reads = SqlReads(engine)
+        self._identities = SqlIdentityStore(engine)
 
     @property
     def reads(self) -> SqlReads:
         return self._reads
+
+    @property
+    def identities(self) -> SqlIdentityStore:
+        return self._identities
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlWrites]:

@@ -322,3 +322,38 @@ comment_reactions = sa.Table(
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Organiser, moderator and admin accounts; the password hash is argon2id's encoded string.
+# Bumping session_version ends every session token issued before.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("session_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("disabled_at", UtcDateTime),
+)
+
+# Content teams' API keys: only the SHA-256 of the secret is kept (the secret is random,
+# 256 bits: a slow hash would add nothing).
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+# Roles of accounts and API keys, per scene ("" = every scene).
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("principal_id", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("scene_slug", sa.String(64), primary_key=True),
+)

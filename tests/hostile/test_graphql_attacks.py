@@ -161,6 +161,7 @@ async def production(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         admin_token="a" * 32,
         live_secret="l" * 40,
         visitor_secret="v" * 40,
+        auth_secret="s" * 40,
         log_level="warning",
     )
     app = create_app(settings)

@@ -311,7 +311,7 @@ class PollType:
     @strawberry.field(description="The caller's own choices (X-Visitor-Token), if voted.")
     async def my_choices(self, info: CtxInfo) -> list[int] | None:
         try:
-            author = info.context.author()
+            author = await info.context.author()
         except DomainError:
             return None
         ballot = await info.context.store.reads.ballot_of(self.poll.id, author.id)
