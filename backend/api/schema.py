@@ -28,6 +28,7 @@ from backend.api.limits import DOCUMENT_CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_
 from backend.api.mutation import Mutation
 from backend.api.query import Query
 from backend.api.subscription import Subscription
+from backend.api.text_guard import NoNulInText
 
 
 def build_schema(
@@ -55,6 +56,7 @@ def build_schema(
     ]
     if not introspection:
         limits.append(DisableIntrospection)
+    limits.append(NoNulInText)
     limits.extend(guards)
     limits.append(InternalErrorMask)
     return strawberry.Schema(

@@ -250,3 +250,14 @@ def test_an_allow_list_that_does_not_parse_stops_start_up(tmp_path: Path):
     )
     with pytest.raises(ValueError, match=r"broken\.graphql does not parse"):
         create_app(settings)
+
+
+async def test_nul_characters_in_text_are_refused_before_anything_runs(api: Api):
+    # PostgreSQL cannot hold U+0000; found by the schema fuzzer as an internal error
+    literal = await api.query('{ publishJob(id: "\\u0000") { id } }')
+    variable = await api.query("query($id: ID!) { publishJob(id: $id) { id } }", {"id": "job\x00"})
+    for body in (literal, variable):
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"] == {"code": "INVALID_ARGUMENT"}
+        assert "NUL" in body["errors"][0]["message"]
+    await still_answers(api)
