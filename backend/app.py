@@ -101,9 +101,13 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             store,
             asset_store,
             uploads,
-            build_executor(settings.build_processes),
+            build_executor(
+                settings.build_processes, settings.build_memory_mb, settings.build_cpu_s
+            ),
             build_cache=settings.resolved_build_cache_dir,
-            executor_reset=lambda: build_executor(settings.build_processes),
+            executor_reset=lambda: build_executor(
+                settings.build_processes, settings.build_memory_mb, settings.build_cpu_s
+            ),
             lease=timedelta(seconds=settings.job_lease_s),
         )
         app.state.publishing = publishing

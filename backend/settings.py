@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         le=3600.0,
         description="A running publish job silent this long is presumed dead and run again",
     )
+    build_memory_mb: int | None = Field(
+        default=6144,
+        ge=256,
+        description="Address space of each build process (a bomb fails its job with "
+        "out_of_memory); unset: no limit",
+    )
+    build_cpu_s: int | None = Field(
+        default=1800, ge=1, description="CPU seconds a publish build may use (then: timeout)"
+    )
     build_processes: int = Field(
         default=1, ge=1, le=32, description="Worker processes for the asset pipeline's CPU work"
     )

@@ -159,7 +159,7 @@ class Context(BaseContext):
             operation=what or None,
             principal=principal.id if principal else None,
             principal_kind=principal.kind if principal else None,
-            client=self.client_key(),
+            client=await self.client_key(),
             token_problem=self._principal_error.message if self._principal_error else None,
         )
         return allowed
@@ -185,8 +185,11 @@ class Context(BaseContext):
     async def author(self, scene_slug: str | None = None) -> Author:
         """Who is writing: an organiser of the scene (official), else the visitor of the
         token. NotAuthorized (naming why) without a valid one."""
-        if scene_slug is not None and await self.may(
-            Action.REPLY_OFFICIALLY, scene_slug, "official reply"
+        # only a signed-in caller is asked (and audited) for the right to reply officially
+        if (
+            scene_slug is not None
+            and await self.principal() is not None
+            and await self.may(Action.REPLY_OFFICIALLY, scene_slug, "official reply")
         ):
             principal = await self.principal()
             assert principal is not None
@@ -197,10 +200,12 @@ class Context(BaseContext):
             )
         return Author(verify_visitor_token(self.visitor_secret, self.visitor_token), False)
 
-    def client_key(self) -> str:
-        """Who spends quota: the organiser, the visitor of a valid token, else the network
-        address (no proxy headers are trusted: they are the client's to forge)."""
+    async def client_key(self) -> str:
+        """Who spends quota: the principal of a valid bearer token, the visitor of a valid
+        visitor token, else the network address (no proxy headers are trusted: they are
+        the client's to forge)."""
         if self._client_key is None:
+            await self.principal()
             self._client_key = self._identify_client()
         return self._client_key
 

@@ -62,7 +62,7 @@ class CostLimit(SchemaExtension):
                 extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": most},
             )
         key_of = getattr(request_context, "client_key", None)
-        key = key_of() if callable(key_of) else "anonymous"
+        key = await key_of() if callable(key_of) else "anonymous"
         decision = await self.quotas.take(self.quota, key, cost)
         if decision.allowed:
             return None

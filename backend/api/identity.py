@@ -104,7 +104,7 @@ class IdentityMutation:
         context = info.context
         try:
             # per address and per account: a spray over many accounts and a guess at one
-            await spend(context.quotas, SIGN_INS, context.client_key(), "sign-ins")
+            await spend(context.quotas, SIGN_INS, await context.client_key(), "sign-ins")
             await spend(context.quotas, SIGN_INS, email.strip().lower()[:320], "sign-ins")
             session = await identity.login(
                 context.store.identities, context.auth, email, password, datetime.now(UTC)

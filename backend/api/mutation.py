@@ -211,7 +211,7 @@ async def _ticket(info: CtxInfo, id: strawberry.ID, name: str, role: Role) -> Jo
     if live is None:
         return ConflictError(code=ErrorCode.CONFLICT, message="live sessions are not enabled")
     try:
-        await spend(info.context.quotas, LIVE_JOINS, info.context.client_key(), "joins")
+        await spend(info.context.quotas, LIVE_JOINS, await info.context.client_key(), "joins")
         token, claims, session = await live_sessions.join_live_session(
             info.context.store.reads, id, name, role, secret=live.secret, ttl=live.token_ttl
         )

@@ -219,7 +219,10 @@ class ParticipationMutation:
     async def issue_visitor_token(self, info: CtxInfo) -> VisitorTokenPayload:
         try:
             await spend(
-                info.context.quotas, VISITOR_TOKENS, info.context.client_key(), "visitor tokens"
+                info.context.quotas,
+                VISITOR_TOKENS,
+                await info.context.client_key(),
+                "visitor tokens",
             )
         except RateLimited as error:
             raise GraphQLError(

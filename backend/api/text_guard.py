@@ -8,12 +8,15 @@ PostgreSQL raise inside a resolver.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
+
+from backend.api.limits import DOCUMENT_CACHE_SIZE
 
 
 class _FindNul(Visitor):
@@ -26,6 +29,12 @@ class _FindNul(Visitor):
             self.found = True
 
 
+def _walk(document: DocumentNode) -> bool:
+    finder = _FindNul()
+    visit(document, finder)
+    return finder.found
+
+
 def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -36,13 +45,34 @@ def _has_nul(value: object) -> bool:
     return False
 
 
+# query text -> whether its document holds a NUL; keyed by the text alone, because
+# DocumentNode hashes its whole tree (slower than the walk it would save)
+_SEEN: OrderedDict[str, bool] = OrderedDict()
+
+
+def _document_has_nul(query: str, document: DocumentNode) -> bool:
+    """Walking a document costs about a millisecond, and clients repeat a handful of
+    documents: each distinct text is walked once (LRU, DOCUMENT_CACHE_SIZE texts)."""
+    found = _SEEN.get(query)
+    if found is None:
+        found = _SEEN[query] = _walk(document)
+        if len(_SEEN) > DOCUMENT_CACHE_SIZE:
+            _SEEN.popitem(last=False)
+    else:
+        _SEEN.move_to_end(query)
+    return found
+
+
 class NoNulInText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        finder = _FindNul()
-        if context.graphql_document is not None:
-            visit(context.graphql_document, finder)
-        if context.result is None and (finder.found or _has_nul(context.variables)):
+        document = context.graphql_document
+        in_document = document is not None and (
+            _document_has_nul(context.query, document)
+            if context.query is not None
+            else _walk(document)
+        )
+        if context.result is None and (in_document or _has_nul(context.variables)):
             context.result = GraphQLExecutionResult(
                 data=None,
                 errors=[

@@ -24,7 +24,9 @@ from backend.store.sql_store import SqlStore
 @asynccontextmanager
 async def publish_service(settings: Settings) -> AsyncIterator[PublishService]:
     engine = create_engine(settings.resolved_database_url)
-    executor = build_executor(settings.build_processes)
+    executor = build_executor(
+        settings.build_processes, settings.build_memory_mb, settings.build_cpu_s
+    )
     try:
         await migrate(engine)
         yield PublishService(
@@ -33,7 +35,9 @@ async def publish_service(settings: Settings) -> AsyncIterator[PublishService]:
             UploadStore(settings.upload_dir, settings.upload_max_mb * 1024 * 1024),
             executor,
             build_cache=settings.resolved_build_cache_dir,
-            executor_reset=lambda: build_executor(settings.build_processes),
+            executor_reset=lambda: build_executor(
+                settings.build_processes, settings.build_memory_mb, settings.build_cpu_s
+            ),
             lease=timedelta(seconds=settings.job_lease_s),
         )
     finally:

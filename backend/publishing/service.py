@@ -41,10 +41,53 @@ Heartbeat = Callable[[], Awaitable[None]]
 WATCH_POLL_S = 1.0
 
 
-def build_executor(processes: int) -> Executor:
+def build_executor(
+    processes: int, memory_mb: int | None = None, cpu_s: int | None = None
+) -> Executor:
     """Worker processes for the pipeline's CPU work. Spawned, not forked: a fork of a
-    process running an event loop and threads can inherit held locks."""
-    return ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    process running an event loop and threads can inherit held locks.
+
+    With limits, each job runs in a fresh process (a process per job: the CPU limit is
+    per process) whose address space is capped at ``memory_mb`` (a decompression bomb
+    gets MemoryError, the job fails with ``out_of_memory``) and whose CPU time is capped
+    at ``cpu_s`` (the job fails with ``timeout``; past a grace period the kernel kills
+    the process, and the job fails as ``worker_crashed``). The service never shares a
+    process with a build."""
+    if memory_mb is None and cpu_s is None:
+        return ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=get_context("spawn"),
+        initializer=limit_build_process,
+        initargs=(memory_mb, cpu_s),
+        max_tasks_per_child=1,
+    )
+
+
+class BuildTimeout(Exception):
+    """The build used up its CPU time (TWINLAND_BUILD_CPU_S)."""
+
+
+def limit_build_process(memory_mb: int | None, cpu_s: int | None) -> None:
+    """Runs first in each build process: its resource limits."""
+    import resource
+    import signal
+
+    if memory_mb is not None:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if cpu_s is not None:
+
+        def out_of_time(signum: int, frame: object) -> None:
+            # SIGXCPU repeats every second past the soft limit: move it to the hard one, so
+            # the failure is reported rather than interrupted
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_s + 10, cpu_s + 10))
+            raise BuildTimeout(f"the build used its {cpu_s} s of CPU time")
+
+        signal.signal(signal.SIGXCPU, out_of_time)
+        # soft: SIGXCPU, raised as BuildTimeout between bytecodes; hard: the kernel kills
+        # a process stuck in native code 10 s later
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 10))
 
 
 def _now() -> datetime:
@@ -454,5 +497,7 @@ def _failure(error: Exception) -> JobFailure:
         )
     if isinstance(error, MemoryError):
         return JobFailure("out_of_memory", "the build ran out of memory", retryable=False)
+    if isinstance(error, BuildTimeout):
+        return JobFailure("timeout", str(error), retryable=False)
     log.exception("publish job error", exc_info=error)
     return JobFailure("internal", f"{type(error).__name__}: {error}", retryable=True)
