@@ -41,30 +41,14 @@ from pathlib import Path
 import httpx
 import uvloop
 
+from bench.live_vs_socketio import free_port, process_stats
+
 REPO = Path(__file__).resolve().parents[1]
 OPERATIONS = REPO / "graphql" / "operations"
 SCENES = ["gijang-osiria", "namhae-coast", "gokseong", "jeju-seongsan", "wanju-innovation-city"]
 TIERS = ["DESKTOP", "MOBILE", "VR"]
 LANGS = ["ko", "en", "ja", "zh"]
 CONNECTIONS = 64
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def process_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds so far, RSS bytes) of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as status:
-        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return (int(fields[11]) + int(fields[12])) / ticks, rss_kb * 1024
 
 
 class Server:
