@@ -29,6 +29,7 @@ from backend.domain.quotas import Quota
 from backend.http import assets, exports, health
 from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath, AssetMemory
+from backend.http.auth import bearer_token
 from backend.http.guards import RequestGuards
 from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
@@ -48,11 +49,6 @@ from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
 GC_THRESHOLDS = (20_000, 50, 100)
-
-
-def _bearer(request: HTTPConnection) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _session_loader(store: SqlStore) -> Callable[[str], Awaitable[LiveSession | None]]:
@@ -195,7 +191,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         return Context(
             request.app.state.store,
             accept_locale=parse_accept_language(request.headers.get("accept-language")),
-            bearer_token=_bearer(request),
+            bearer_token=bearer_token(request.headers.get("authorization")),
             authenticate=authenticate_bearer,
             auth=auth,
             asset_base_url=base,

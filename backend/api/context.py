@@ -19,6 +19,7 @@ from backend.domain.poi import Poi
 from backend.domain.region import Region
 from backend.domain.scene import Scene
 from backend.domain.tour import Tour
+from backend.http.auth import bearer_token
 from backend.ports import Reads, Store
 from backend.publishing.service import PublishService
 from backend.quota_stores import InProcessQuotaStore, QuotaStore
@@ -177,10 +178,7 @@ class Context(BaseContext):
     def _connection_bearer(self) -> str | None:
         params = self.connection_params if isinstance(self.connection_params, dict) else {}
         value = params.get("authorization") or params.get("Authorization")
-        if not isinstance(value, str):
-            return None
-        scheme, _, token = value.partition(" ")
-        return (token.strip() if scheme.lower() == "bearer" else value.strip()) or None
+        return bearer_token(value, scheme_optional=True) if isinstance(value, str) else None
 
     async def author(self, scene_slug: str | None = None) -> Author:
         """Who is writing: an organiser of the scene (official), else the visitor of the

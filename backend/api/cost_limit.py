@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from backend.api.context import Context
 from backend.api.cost import operation_cost
 from backend.domain.quotas import Quota
 from backend.quota_stores import QuotaStore
@@ -52,7 +52,7 @@ class CostLimit(SchemaExtension):
                 context.result = GraphQLExecutionResult(data=None, errors=[refusal])
         yield
 
-    async def _refusal(self, cost: int, request_context: Any) -> GraphQLError | None:
+    async def _refusal(self, cost: int, request_context: Context) -> GraphQLError | None:
         # an operation dearer than a whole budget could never run: no waiting would help
         most = min(self.max_cost, math.floor(self.quota.burst))
         if cost > most:
@@ -61,8 +61,7 @@ class CostLimit(SchemaExtension):
                 f"{most} (ask for fewer items or fields)",
                 extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": most},
             )
-        key_of = getattr(request_context, "client_key", None)
-        key = await key_of() if callable(key_of) else "anonymous"
+        key = await request_context.client_key()
         decision = await self.quotas.take(self.quota, key, cost)
         if decision.allowed:
             return None

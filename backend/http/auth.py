@@ -13,18 +13,29 @@ from backend.domain.identity import Action, Principal, require
 audit = structlog.get_logger("twinland.audit")
 
 
+def bearer_token(authorization: str | None, *, scheme_optional: bool = False) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value; ``scheme_optional`` also
+    takes a bare token (graphql-transport-ws connection_init payloads carry either)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip() or None
+    return authorization.strip() or None if scheme_optional else None
+
+
 async def authorised(
     request: Request, action: Action, scene_slug: str | None, *, any_scene: bool = False
 ) -> Principal | JSONResponse:
     """The caller's principal when it may take ``action`` on ``scene_slug`` (with
     ``any_scene``: on at least one scene, for actions whose scene comes later), else the
     error response. Either way the attempt is audited."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = bearer_token(request.headers.get("authorization"))
     principal: Principal | None = None
     problem: NotAuthorized | None = None
-    if scheme.lower() == "bearer" and token.strip():
+    if token is not None:
         try:
-            principal = await request.app.state.authenticate(token.strip())
+            principal = await request.app.state.authenticate(token)
         except NotAuthorized as error:
             problem = error
     allowed = principal is not None and (

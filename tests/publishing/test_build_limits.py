@@ -4,6 +4,7 @@ job with a typed failure, in its own process, and the next job runs normally."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import pytest
@@ -33,8 +34,8 @@ def limited() -> Executor:
     executor.shutdown(wait=True, cancel_futures=True)
 
 
-async def run(executor: Executor, fn: object, *args: object) -> object:
-    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)  # type: ignore[arg-type]
+async def run(executor: Executor, fn: Callable[..., object], *args: object) -> object:
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
 async def test_a_memory_bomb_fails_with_out_of_memory_and_the_next_job_runs(limited: Executor):
