@@ -21,7 +21,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from assets_pipeline.mesh import MeshError
 from backend.asset_store import LocalAssetStore
 from backend.domain import publishing as p
 from backend.domain.errors import Conflict, DomainError, IllegalTransition, NotFound
@@ -34,7 +33,7 @@ from backend.publishing import work
 from backend.publishing.uploads import UploadStore
 from backend.publishing.versions import publish_layers
 from backend.scenes.loader import StoredContent, store_package
-from backend.scenes.parse import ManifestError, ManifestErrors, ScenePackage, read_scene_folder
+from backend.scenes.parse import ScenePackage, read_scene_folder
 
 Heartbeat = Callable[[], Awaitable[None]]
 # How often a watcher re-reads a job it has heard nothing about (another process runs it).
@@ -483,14 +482,11 @@ def _failure(error: Exception) -> JobFailure:
     """What a person can act on, and whether running again could help."""
     if isinstance(error, p.PublishConflict):
         return JobFailure("scene_changed", error.message, retryable=False)
-    if isinstance(error, ManifestErrors | ManifestError):
-        return JobFailure("invalid_source", error.message, retryable=False)
-    if isinstance(error, MeshError):
-        return JobFailure(f"invalid_model:{error.code}", str(error), retryable=False)
-    if isinstance(error, NotFound):
-        return JobFailure("not_found", error.message, retryable=False)
-    if isinstance(error, DomainError):
-        return JobFailure(error.code, error.message, retryable=False)
+    if isinstance(error, work.BuildRefused):
+        return error.failure
+    expected = work.refusal(error)
+    if expected is not None:
+        return expected
     if isinstance(error, BrokenProcessPool):
         return JobFailure(
             "worker_crashed", "the build process died (crash or out of memory)", retryable=True

@@ -1,5 +1,5 @@
 """Property-based fuzzing, bounded for CI (FUZZ_EXAMPLES per target; raise it locally with
-TWINLAND_FUZZ_EXAMPLES, or run tools/fuzz/ under atheris for hours):
+TWINLAND_FUZZ_EXAMPLES, or run fuzz/ under atheris for hours):
 
 - GraphQL operations generated from our schema (hypothesis-graphql), valid ones and
   invalid ones: every answer is a GraphQL answer, never an unhandled error;
