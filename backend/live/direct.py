@@ -15,6 +15,7 @@ with the protocol.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from websockets.frames import Frame, Opcode
@@ -40,6 +41,7 @@ def serialize(data: str | bytes) -> bytes:
 class DirectWriter:
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
+        self._abort: asyncio.TimerHandle | None = None
 
     @classmethod
     def of(cls, send: Any) -> DirectWriter | None:
@@ -58,3 +60,10 @@ class DirectWriter:
             return False
         transport.write(frame)
         return True
+
+    def abort_after(self, delay_s: float) -> None:
+        """Cut the connection in ``delay_s`` (nothing more is sent, what is unsent is
+        dropped) unless it has ended by then; a no-op when already scheduled."""
+        if self._abort is None:
+            transport = self.protocol.transport
+            self._abort = asyncio.get_running_loop().call_later(delay_s, transport.abort)

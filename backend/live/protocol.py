@@ -151,18 +151,47 @@ def parse_json(text: str) -> dict[str, Any]:
         message = json.loads(text)
     except ValueError as error:
         raise ProtocolError("bad_json", f"not JSON: {error}") from error
+    except RecursionError:
+        # CPython's decoder gives up on ~1,000 nested arrays with RecursionError, not
+        # ValueError: unhandled, it failed the handshake, or closed a client as if it left
+        raise ProtocolError("bad_json", "not JSON: nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError("bad_message", 'a control frame is an object with a "type"')
+    if "\\u" in text and _has_lone_surrogate(message):
+        # an escape like "\ud800" decodes to half a UTF-16 pair, which UTF-8 cannot carry:
+        # echoed in a chat it failed to encode and stopped the session's events for everyone
+        raise ProtocolError("bad_json", "not JSON text: an unpaired surrogate escape")
     return message
+
+
+def _has_lone_surrogate(message: dict[str, Any]) -> bool:
+    pending: list[Any] = [message]
+    while pending:  # iterative: the message may be nested almost as deep as json allows
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def parse_hello(text: str) -> Hello:
     message = parse_json(text)
     if message["type"] != "hello":
         raise ProtocolError("bad_message", 'the first frame must be {"type":"hello",...}')
+    # a missing token is the ticket check's to refuse (4401, "get a new ticket"), as the
+    # protocol documents; it used to close as a malformed hello (4400)
     token = message.get("token")
-    if not isinstance(token, str) or not token:
-        raise ProtocolError("bad_message", "hello.token must be a non-empty string")
+    if token is None:
+        token = ""
+    if not isinstance(token, str):
+        raise ProtocolError("bad_message", "hello.token must be a string")
     name = message.get("name")
     if name is not None:
         name = text_field(message, "name", MAX_NAME_CHARS)  # others will see it

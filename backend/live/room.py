@@ -275,13 +275,19 @@ class LiveRoom:
             return []
         try:
             message = parse_json(text)
+        except ProtocolError as error:
+            # malformed frames pay like control frames: else a flood of them was answered
+            # with one error each, without limit, and never counted as abuse
+            refused = self._throttle(member, "control", now_s)
+            return (
+                refused if refused is not None else self._error(member, error.code, error.message)
+            )
+        try:
             kind = message["type"]
             bucket = "chat" if kind == "chat" else "reaction" if kind == "react" else "control"
-            if not self._allowed(member, bucket, now_s):
-                return self._refuse(
-                    member, "rate_limited", f"too many {bucket} messages; slow down"
-                )
-            member.strikes = 0
+            refused = self._throttle(member, bucket, now_s)
+            if refused is not None:
+                return refused
             if self.status != "live":
                 return self._error(member, "session_not_live", f"the session is {self.status}")
             handler = self._COMMANDS.get(kind)
@@ -295,12 +301,14 @@ class LiveRoom:
         member = self.by_conn.get(conn)
         if member is None:
             return []
+        # before decoding: malformed binary frames are limited like poses, not answered
+        # with one error each, without limit
+        if not member.buckets["pose"].take(now_s):
+            return self._refuse(member, "rate_limited", "too many pose frames; at most 20 Hz")
         try:
             kind, pose = decode_client_frame(data)
         except ProtocolError as error:
             return self._error(member, error.code, error.message)
-        if not self._allowed(member, "pose", now_s):
-            return self._refuse(member, "rate_limited", "too many pose frames; at most 20 Hz")
         if kind == FRAME_CAMERA:
             if member.role not in (Role.HOST, Role.GUIDE):
                 return self._error(member, "forbidden", "only the host or a guide leads the camera")
@@ -315,8 +323,13 @@ class LiveRoom:
         self.crowd.poses[member.id] = pose
         return []
 
-    def _allowed(self, member: Member, bucket: str, now_s: float) -> bool:
-        return member.buckets[bucket].take(now_s)
+    def _throttle(self, member: Member, bucket: str, now_s: float) -> list[Output] | None:
+        """None when a text frame may go on (ending a run of refusals), else what refusing
+        it sends."""
+        if not member.buckets[bucket].take(now_s):
+            return self._refuse(member, "rate_limited", f"too many {bucket} messages; slow down")
+        member.strikes = 0
+        return None
 
     def _refuse(self, member: Member, code: str, message: str) -> list[Output]:
         member.strikes += 1

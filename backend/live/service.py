@@ -35,6 +35,9 @@ from backend.live.tokens import JoinClaims
 from backend.observability import log
 
 OUTBOUND_QUEUE_FRAMES = 256  # ~25 s of ticks: a client this far behind has stopped reading
+# A dropped slow client gets its close frame only after reading what is queued before it;
+# one that has not within this long has stopped reading, and its socket is cut.
+SLOW_CONSUMER_GRACE_S = 5.0
 # What the GraphQL subscription carries: the low-rate events of a session, for clients that
 # do not speak the live protocol (a kiosk showing poll results, a county's web page).
 LISTENED_TYPES = frozenset(
@@ -138,7 +141,14 @@ class RoomRuntime:
             log.warning("live seat not released", session=self.room.session_id, member=member_id)
 
     def _deliver(self, event: dict[str, Any]) -> None:
-        self.run(self.room.apply(event))
+        try:
+            self.run(self.room.apply(event))
+        except Exception:
+            # raised from here it ended the publisher (or the Redis reader): one event that
+            # cannot be applied would silence the session for everyone from then on
+            log.exception(
+                "live event not applied", session=self.room.session_id, kind=event.get("kind")
+            )
 
     def _deliver_state(self, instance: str, state: bytes) -> None:
         self.run(self.room.receive_state(instance, state))
@@ -205,6 +215,11 @@ class RoomRuntime:
     def _drop_slow(self, connection: Connection) -> None:
         # one slow client is dropped instead of slowing everyone (it may resume)
         self._spawn(connection.close(CLOSE_SLOW_CONSUMER, "not reading: outbound queue full"))
+        if connection.direct is not None:
+            # uvicorn sends the close only once the client has read what is queued before
+            # it; one that never reads kept its seat, its presence and its buffers for as
+            # long as it held the TCP connection open
+            connection.direct.abort_after(SLOW_CONSUMER_GRACE_S)
 
     async def _publish_loop(self) -> None:
         while True:

@@ -38,7 +38,9 @@ def test_a_hello_with_resume_parses():
     [
         "hello",
         '{"type":"chat","text":"hi"}',
-        '{"type":"hello"}',
+        '{"type":"hello","token":7}',
+        '{"type":"hello","token":"t","name":"\\ud800"}',
+        "[" * 2000,
         '{"type":"hello","token":"t","resume":{"epoch":"e","seq":-1}}',
         '{"type":"hello","token":"t","name":"' + "n" * 41 + '"}',
         '{"type":"hello","token":"t","name":"bad\\u0007bell"}',
@@ -47,6 +49,11 @@ def test_a_hello_with_resume_parses():
 def test_a_bad_hello_is_a_protocol_error(text: str):
     with pytest.raises(ProtocolError):
         parse_hello(text)
+
+
+def test_a_hello_without_a_token_is_left_to_the_ticket_check():
+    # docs/live-protocol.md: a missing token closes with 4401 (get a ticket), like a bad one
+    assert parse_hello('{"type":"hello"}').token == ""
 
 
 def test_pose_frames_round_trip_in_centimetres_and_snorm_quaternions():

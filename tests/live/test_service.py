@@ -7,10 +7,14 @@ replaced here by callables: one that never finishes a send, one that records fra
 from __future__ import annotations
 
 import asyncio
+import json
 
+import pytest
+
+from backend.live import service
 from backend.live.direct import MAX_BUFFERED_BYTES, DirectWriter, serialize
 from backend.live.hub import InProcessHub
-from backend.live.outputs import Broadcast
+from backend.live.outputs import Broadcast, Publish
 from backend.live.protocol import CLOSE_SLOW_CONSUMER
 from backend.live.room import LiveRoom, RoomConfig
 from backend.live.service import OUTBOUND_QUEUE_FRAMES, CloseSocket, Connection, RoomRuntime
@@ -63,6 +67,7 @@ class _Transport:
     def __init__(self, buffered_bytes: int) -> None:
         self.buffered_bytes = buffered_bytes
         self.written: list[bytes] = []
+        self.aborted = False
 
     def is_closing(self) -> bool:
         return False
@@ -73,6 +78,9 @@ class _Transport:
     def write(self, data: bytes) -> None:
         self.written.append(data)
 
+    def abort(self) -> None:
+        self.aborted = True
+
 
 class _Protocol:
     close_sent = False
@@ -81,7 +89,10 @@ class _Protocol:
         self.transport = transport
 
 
-async def test_direct_writes_serialise_a_broadcast_once_and_drop_a_client_that_stopped_reading():
+async def test_direct_writes_serialise_a_broadcast_once_and_drop_a_client_that_stopped_reading(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(service, "SLOW_CONSUMER_GRACE_S", 0.01)
     room = LiveRoom("s:2", status="live", capacity=10, epoch="e", config=RoomConfig())
 
     async def save(record: object) -> None:
@@ -111,4 +122,34 @@ async def test_direct_writes_serialise_a_broadcast_once_and_drop_a_client_that_s
     assert reading.written == [serialize(b"\x02tick")] == [b"\x82\x05\x02tick"]
     assert stuck.written == []
     assert closes == {2: CLOSE_SLOW_CONSUMER}
+    # its close frame could only follow what it does not read: the socket is cut instead
+    assert (reading.aborted, stuck.aborted) == (False, True)
+    await runtime.stop(1000, "test over")
+
+
+async def test_an_event_the_room_cannot_apply_does_not_silence_the_session():
+    room = LiveRoom("s:3", status="live", capacity=10, epoch="e", config=RoomConfig())
+
+    async def save(record: object) -> None:
+        return None
+
+    runtime = await RoomRuntime.start(room, InProcessHub(), save)
+    received: list[str | bytes] = []
+
+    async def record(data: str | bytes) -> None:
+        received.append(data)
+
+    async def close(code: int, reason: str) -> None:
+        return None
+
+    listener = Connection(1, record, close)
+    listener.writer = asyncio.create_task(listener.write_loop())
+    runtime.connections[listener.id] = listener
+    by = {"id": 7, "name": "Mina", "role": "attendee", "tier": "avatar"}
+
+    runtime.run([Publish({"kind": "chat", "by": by, "ts": 1.0})])  # no text: apply fails
+    runtime.run([Publish({"kind": "chat", "by": by, "text": "later", "ts": 2.0})])
+    await asyncio.sleep(0.05)
+
+    assert [json.loads(frame)["text"] for frame in received] == ["later"]
     await runtime.stop(1000, "test over")
