@@ -183,6 +183,16 @@ def probe(texture: Texture) -> tuple[str, int, int]:
     return fmt, width, height
 
 
+def from_content(name: str, data: bytes) -> Texture:
+    """A Texture of ``data`` typed by what its bytes are (not by a label or an extension),
+    checked like ``probe``: so an image inside a model is refused by content, before any
+    pixel is decoded. Raises the ``probe`` errors."""
+    texture = Texture(name=name, data=data, mime_type="")
+    typed = Texture(name=name, data=data, mime_type=_MIME_BY_FORMAT[_sniff(texture)])
+    probe(typed)
+    return typed
+
+
 def decode(texture: Texture) -> Image.Image:
     """Decode untrusted bytes into a loaded RGB or RGBA image (alpha only if some pixel < 255).
 

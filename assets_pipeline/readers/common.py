@@ -32,6 +32,7 @@ from PIL import Image
 
 from assets_pipeline.mesh import MeshError, MeshPart, Placement, Rgba, Texture
 from assets_pipeline.readers.sidecars import _Resolver
+from assets_pipeline.textures import from_content
 
 MAX_INPUT_BYTES = 512 * 1024 * 1024
 SUPPORTED_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl")
@@ -41,7 +42,6 @@ Y_UP_TO_ENU = np.array(
     [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
 )
 
-_TEXTURE_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 @dataclass(frozen=True)
@@ -180,17 +180,13 @@ def _unit(value: object, default: float) -> float:
 def _texture(
     label: str, original: bytes | None, decoded: Image.Image | None, notes: _Notes
 ) -> Texture | None:
-    """A Texture from the original encoded bytes when they are PNG, JPEG or WebP;
-    otherwise the image re-encoded as PNG (lossless)."""
-    image = decoded
+    """A Texture from the original encoded bytes, which must be PNG, JPEG or WebP within
+    the pixel limits (MeshError naming the texture otherwise: a PSD labelled PNG or a
+    decompression bomb fails the asset, it is not quietly left out); without them, the
+    image trimesh decoded (an OBJ's sidecar) re-encoded as PNG (lossless)."""
     if original is not None:
-        try:
-            image = Image.open(io.BytesIO(original))  # reads the header only
-            mime = _TEXTURE_MIME.get(str(image.format))
-            if mime is not None:
-                return Texture(name=label, data=original, mime_type=mime)
-        except Exception:
-            image = decoded
+        return from_content(label, original)
+    image = decoded
     if image is None:
         notes.warnings.append(f"texture {label!r} left out: not a readable image")
         return None

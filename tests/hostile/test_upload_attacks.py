@@ -168,6 +168,28 @@ async def test_an_image_over_the_pixel_limit_fails_its_job_before_a_pixel_is_dec
     )
 
 
+async def test_a_50000_by_50000_png_bomb_fails_its_job_before_a_pixel_is_decoded(
+    target: Target,
+):
+    # over Pillow's own bomb limit too: it used to be left out quietly and the model published
+    await assert_refused_job(
+        target,
+        crafted.square_glb(image=crafted.png_bomb(50_000, 50_000)),
+        "invalid_model:texture_too_large",
+        "texture 'image0': 50000x50000 px is over the 67108864 pixel limit",
+    )
+
+
+async def test_a_psd_labelled_png_inside_a_model_fails_its_job_by_its_content(target: Target):
+    # it used to be decoded by whatever Pillow knows and re-encoded as PNG
+    await assert_refused_job(
+        target,
+        crafted.square_glb(image=crafted.psd(), image_mime="image/png"),
+        "invalid_model:unsupported_texture_format",
+        "texture 'image0': a PSD image; only PNG, JPEG and WebP are accepted",
+    )
+
+
 async def test_a_truncated_jpeg_texture_fails_its_job_naming_the_texture(target: Target):
     await assert_refused_job(
         target,
