@@ -11,7 +11,6 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -24,7 +23,13 @@ from backend.api.errors import (
     NotAuthorizedError,
     NotFoundError,
 )
-from backend.api.limits import DOCUMENT_CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from backend.api.limits import (
+    DOCUMENT_CACHE_SIZE,
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_TOKENS,
+    depth_limit_rules,
+)
 from backend.api.mutation import Mutation
 from backend.api.query import Query
 from backend.api.subscription import Subscription
@@ -42,7 +47,7 @@ def build_schema(
     # The depth and alias limits are validation rule *classes*; build them once so every
     # request validates with the same rules and the validation cache can hit.
     limit_rules = [
-        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *depth_limit_rules(MAX_DEPTH),
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
     ]
     # Factories, so that every request gets fresh extension state.

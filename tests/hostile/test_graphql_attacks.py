@@ -32,6 +32,30 @@ async def test_a_depth_50_query_is_refused(api: Api):
     await still_answers(api)
 
 
+async def test_circular_fragment_spreads_are_refused(api: Api):
+    circular = (
+        "query { regions { ...A } } "
+        "fragment A on Region { scenes { region { ...B } } } fragment B on Region { ...A }"
+    )
+    assert await errors_of(api, circular) == ["Cannot spread fragment 'A' within itself via 'B'."]
+    await still_answers(api)
+
+
+async def test_a_fragment_spread_500_times_costs_500_times(api: Api):
+    repeated = "query { regions { " + "...S " * 500 + "} } fragment S on Region { scenes { slug } }"
+    body = await api.query(repeated)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] > 5_000
+    await still_answers(api)
+
+
+async def test_an_undefined_fragment_is_named_not_an_internal_error(api: Api):
+    # strawberry's depth limiter raised KeyError here (found by fuzz/fuzz_graphql.py)
+    assert await errors_of(api, "{ ...F }") == ["Unknown fragment 'F'."]
+    await still_answers(api)
+
+
 def aliases(count: int) -> str:
     return "{ " + " ".join(f"a{i}: regions {{ slug }}" for i in range(count)) + " }"
 
@@ -187,9 +211,11 @@ async def test_an_internal_failure_is_masked_and_names_the_request_id(
         raise RuntimeError("connection string postgres://admin:hunter2@db leaked")
 
     monkeypatch.setattr(api.app.state.store.reads, "regions", broken)
+    # a document of its own: the breakage is outside SQL, where the response cache cannot
+    # see it, and an earlier test's public answer to `{ regions { slug } }` is still fresh
     response = await api.http.post(
         "/graphql",
-        json={"query": "{ regions { slug } }"},
+        json={"query": "query MaskedFailure { regions { slug } }"},
         headers={"x-request-id": "req-7f3a"},
     )
     body = response.json()
