@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
@@ -21,6 +20,7 @@ from backend.api.allow_list import allow_list_guard, load_allow_list
 from backend.api.context import Context, LiveAccess
 from backend.api.cost_limit import cost_limit
 from backend.api.schema import build_schema
+from backend.api.subscription import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from backend.asset_store import LocalAssetStore
 from backend.domain.i18n import parse_accept_language
 from backend.domain.identity import Principal
@@ -30,6 +30,7 @@ from backend.http import assets, exports, health
 from backend.http import uploads as uploads_http
 from backend.http.asset_fast_path import AssetFastPath, AssetMemory
 from backend.http.auth import bearer_token
+from backend.http.graphql_cache import GraphQLResponseCache
 from backend.http.guards import RequestGuards
 from backend.live.hub import Hub, InProcessHub
 from backend.live.protocol import CLOSE_GOING_AWAY
@@ -37,7 +38,7 @@ from backend.live.redis_hub import RedisHub
 from backend.live.room import RoomConfig
 from backend.live.service import LiveService
 from backend.live.transport import LiveEndpoint
-from backend.observability import Metrics, configure_logging, log, request_observer
+from backend.observability import Metrics, RequestObserver, configure_logging, log
 from backend.publishing.queues import InProcessJobQueue, JobQueue, SaqJobQueue
 from backend.publishing.service import PublishService, build_executor
 from backend.publishing.uploads import UploadStore
@@ -45,6 +46,8 @@ from backend.quota_stores import InProcessQuotaStore, QuotaStore, RedisQuotaStor
 from backend.scenes.loader import load_scenes
 from backend.services.identity import auth_config, authenticate
 from backend.settings import Mode, Settings
+from backend.store.change_feed import RedisChangeFeed
+from backend.store.changes import TableVersions, track_changes
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
 
@@ -88,6 +91,12 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url)
         await migrate(engine)
+        track_changes(engine, table_versions)  # the response cache's invalidation
+        change_feed = None
+        if settings.redis_url:
+            change_feed = RedisChangeFeed(settings.redis_url, table_versions)
+            change_feed.start()  # other instances' writes retire this one's answers too
+        app.state.change_feed = change_feed
         store = SqlStore(engine)
         app.state.store = store
         live.load_session = _session_loader(store)
@@ -143,6 +152,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             await queue.close()
             publishing.executor.shutdown(wait=False, cancel_futures=True)
             await quotas.close()
+            if change_feed is not None:
+                await change_feed.close()
             await store.close()
 
     app = FastAPI(
@@ -214,6 +225,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         "graphql", settings.graphql_cost_burst, settings.graphql_cost_per_s, per_person=False
     )
     guards = [cost_limit(quotas, graphql_cost, settings.graphql_max_cost)]
+    table_versions = TableVersions()
+    app.state.table_versions = table_versions
     if settings.graphql_allow_list:
         guards.append(allow_list_guard(load_allow_list(settings.graphql_allow_list)))
     graphql = GraphQLRouter(
@@ -222,6 +235,8 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=True,  # cacheable reads; strawberry refuses mutations via GET
         multipart_uploads_enabled=False,
+        # named, so a strawberry upgrade cannot change the cap silently (docs/hardening.md)
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(health.router)
@@ -235,7 +250,17 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
     app.include_router(assets.router)
     app.include_router(uploads_http.router)
     app.include_router(exports.router)
-    app.add_middleware(BaseHTTPMiddleware, dispatch=request_observer(app.state.metrics))
+    app.add_middleware(
+        GraphQLResponseCache,
+        versions=table_versions,
+        quotas=quotas,
+        cost_quota=graphql_cost,
+        visitor_secret=settings.visitor_secret,
+        metrics=app.state.metrics,
+        max_age_s=settings.graphql_cache_max_age_s,
+        max_entries=settings.graphql_cache_entries,
+    )
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

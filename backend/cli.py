@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from backend.settings import Settings
 
@@ -43,29 +42,27 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Overrides TWINLAND_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides TWINLAND_PORT.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes sharing the port, one per core (more than 1 needs "
+            "TWINLAND_REDIS_URL: they share live sessions, quotas and jobs through it)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP server (GraphQL at /graphql)."""
-    from backend.app import create_app
-    from backend.http.asset_protocol import asset_protocol
+    from backend.serving import ServingError
+    from backend.serving import serve as run
 
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
-    application = create_app(settings, scene_paths=scenes or [])
     typer.echo(f"twinland serving on http://{host}:{port}/graphql ({settings.mode.value} mode)")
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        # httptools, with hot asset files answered below ASGI (backend/http/asset_protocol)
-        http=asset_protocol(application.state.asset_memory),
-        ws="websockets-sansio",
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
-        proxy_headers=False,
-        log_level=settings.log_level,
-        access_log=False,  # our middleware logs every request, with its request id
-    )
+    try:
+        run(settings, scenes or [], host, port, workers)
+    except ServingError as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @scenes_app.command("load")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.settings import LogFormat
 
@@ -56,6 +54,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.graphql_cache = Counter(
+            "twinland_graphql_cache_total",
+            "GraphQL requests by what the response cache did: hit (answered from it), miss "
+            "(answered normally, kept if public) or bypass (signed-in or too large).",
+            ["result"],
+            registry=self.registry,
+        )
         self.live_connections = Gauge(
             "twinland_live_connections",
             "Open live-session connections by send path: direct (frames written straight "
@@ -65,36 +70,62 @@ class Metrics:
         )
 
 
-def request_observer(
-    metrics: Metrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Middleware: a request id on every log line and response, latency and status metrics."""
+class RequestObserver:
+    """ASGI middleware: a request id on every log line and response, latency and status
+    metrics. Plain ASGI rather than Starlette's BaseHTTPMiddleware, which runs every
+    request through an extra task and stream (a fifth of a cached read's cost)."""
 
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")[:64]
+        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    *(h for h in message.get("headers", []) if h[0] != b"x-request-id"),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["x-request-id"] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.requests.labels(template, request.method, f"{status // 100}xx").inc()
-            metrics.latency.labels(template, request.method).observe(elapsed)
+            route = scope.get("route")
+            template = getattr(route, "path", None) or scope.get(ROUTE_TEMPLATE, "unmatched")
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, f"{status // 100}xx").inc()
+            self.metrics.latency.labels(template, method).observe(elapsed)
             log.info(
                 "request",
-                method=request.method,
-                path=request.url.path,
+                method=method,
+                path=scope["path"],
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
 
-    return observe
+
+# Set in the scope by middleware that answers without reaching a route (the GraphQL
+# response cache), so the metrics still name the route.
+ROUTE_TEMPLATE = "twinland.route_template"
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""

@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     graphql_cost_per_s: float = Field(
         default=1_000.0, gt=0, description="Cost points a client's budget refills per second"
     )
+    graphql_cache_max_age_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Public GraphQL answers are reused until a table they read changes, and "
+        "at most this long (bounds staleness from other instances' writes); 0 turns the "
+        "response cache off",
+    )
+    graphql_cache_entries: int = Field(
+        default=5_000, ge=1, description="Most GraphQL answers the response cache keeps"
+    )
     job_workers: int = Field(
         default=1,
         ge=0,

@@ -1,13 +1,16 @@
 """Load test: mixed visitor traffic against GraphQL at a fixed rate (open loop).
 
     .venv/bin/python -m bench.graphql_load [--rate 500] [--duration 120] [--visitors 400]
+        [--no-cache] [--engines embedded|distributed] [--workers 2]
 
 Starts ``twinland serve --scenes scenes`` on its embedded defaults (SQLite, in-process
-hub) on a free port, mints a visitor token per simulated visitor, then sends requests on
-a fixed schedule: request i leaves at ``start + i / rate`` whether or not earlier ones
-have come back, and its latency counts from that scheduled moment, so a server that falls
-behind shows it (no coordinated omission). Each visitor sends its own token, so the cost
-budget and quotas are per visitor as in production; the server runs with
+hub), or with ``--engines distributed`` on PostgreSQL (a database of its own) and Redis
+with ``--workers`` processes, on a free port; mints a visitor token per simulated
+visitor, then sends requests on a fixed schedule: request i leaves at
+``start + i / rate`` whether or not earlier ones have come back, and its latency counts
+from that scheduled moment, so a server that falls behind shows it (no coordinated
+omission). Each visitor sends its own token, so the cost budget and quotas are per
+visitor as in production; the server runs with
 ``TWINLAND_QUOTA_SCALE=100`` only so that all visitors may mint their tokens from one
 address (loopback).
 
@@ -15,7 +18,9 @@ The mix is a visit's: the viewer's scene document once (a scene with all its POI
 and live sessions: 10 %), then POI details (20 %), comment pages (15 %), POI searches by
 distance and text, scenes, tours, regions, live sessions, scenario comparisons, badge
 checks, and comments written by visitors (2 %); the shipped documents of
-graphql/operations with their default variables.
+graphql/operations, with variables as different visitors send them: any of the demo
+POIs, where each stands (to ~100 m), a handful of search words, four languages, badge
+codes all different.
 A request counts as an error unless the answer is HTTP 200 with GraphQL ``data`` and no
 ``errors``. The client is raw asyncio HTTP/1.1 on uvloop (keep-alive, 64 connections) and
 shares the machine's two cores with the server.
@@ -33,11 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import uvloop
 
@@ -51,20 +58,39 @@ LANGS = ["ko", "en", "ja", "zh"]
 CONNECTIONS = 64
 
 
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "TWINLAND_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TWINLAND_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 class Server:
-    def __init__(self) -> None:
+    """``twinland serve`` with the demo scenes: on its embedded defaults, or on PostgreSQL
+    (a database of its own, dropped afterwards) and Redis with ``workers`` processes."""
+
+    def __init__(self, *, cache: bool = True, distributed: bool = False, workers: int = 1):
         self.port = free_port()
         self.data = tempfile.TemporaryDirectory()
+        self.database: str | None = None
         env = {
             **os.environ,
             "TWINLAND_DATA_DIR": self.data.name,
             "TWINLAND_LOG_LEVEL": "warning",
             "TWINLAND_QUOTA_SCALE": "100",
         }
+        if not cache:
+            env["TWINLAND_GRAPHQL_CACHE_MAX_AGE_S"] = "0"
+        if distributed:
+            self.database = f"twinland_bench_{uuid.uuid4().hex[:12]}"
+            asyncio.run(_admin(f'CREATE DATABASE "{self.database}"'))
+            base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace(
+                "postgresql://", "postgresql+asyncpg://"
+            )
+            env["TWINLAND_DATABASE_URL"] = f"{base}/{self.database}"
+            env["TWINLAND_REDIS_URL"] = REDIS_URL
         command = [sys.executable, "-m", "backend.cli", "serve", "--scenes", "scenes"]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL
-        )
+        command += ["--port", str(self.port), "--workers", str(workers)]
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 600  # a cold build cache builds the demo scenes first
         while time.monotonic() < deadline:
             try:
@@ -78,10 +104,38 @@ class Server:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def stats(self) -> tuple[float, int]:
+        """(CPU seconds, RSS bytes) of the server and its worker processes together."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        stats = [process_stats(pid) for pid in pids]
+        return sum(cpu for cpu, _ in stats), sum(rss for _, rss in stats)
+
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=60)
         self.data.cleanup()
+        if self.database is not None:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+
+
+async def _admin(statement: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @dataclass
@@ -98,6 +152,41 @@ def request_bytes(port: int, body: bytes, token: str) -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def demo_pois() -> list[tuple[str, float, float]]:
+    """(id, lat, lon) of every POI of the demo scenes."""
+    found = []
+    for path in sorted((REPO / "scenes").glob("*/pois.toml")):
+        for poi in tomllib.loads(path.read_text())["poi"]:
+            found.append((f"{path.parent.name}:{poi['key']}", poi["lat"], poi["lon"]))
+    return found
+
+
+POIS = demo_pois()
+SEARCH_WORDS = ["해변", "사찰", "시장", "카페", "beach", "temple", "market", "view", "섬", "공원"]
+
+
+def visitor_variables(kind: str, rng: random.Random) -> dict[str, object]:
+    """What different visitors ask: their POI, where they stand, their language (so the
+    response cache sees as many distinct requests as a real crowd sends)."""
+    lang = rng.choice(LANGS)
+    poi_id, lat, lon = rng.choice(POIS)
+    if kind == "poi":
+        return {"id": poi_id}
+    if kind == "pois-near":  # where a visitor stands, to ~100 m
+        return {"lat": round(lat + rng.uniform(-0.01, 0.01), 3), "lon": round(lon, 3), "lang": lang}
+    if kind == "search-pois":
+        return {"text": rng.choice(SEARCH_WORDS)}
+    if kind == "tours":
+        return {"sceneSlug": rng.choice(SCENES), "lang": lang}
+    if kind == "scene":
+        return {"slug": rng.choice(SCENES), "tier": rng.choice(TIERS), "lang": lang}
+    if kind == "regions":
+        return {"lang": lang}
+    if kind == "verify-badge":  # every badge code is its own: never the same request twice
+        return {"code": "TL-" + "-".join(f"{rng.randrange(36**4):04X}"[:4] for _ in range(3))}
+    return {}
 
 
 def workload(tokens: list[str], count: int, seed: int = 7) -> list[Request]:
@@ -145,7 +234,7 @@ def workload(tokens: list[str], count: int, seed: int = 7) -> list[Request]:
                 "variables": {"key": f"load-{uuid.uuid4().hex[:16]}"},
             }
         else:
-            payload = {"query": documents[kind]}
+            payload = {"query": documents[kind], "variables": visitor_variables(kind, rng)}
         requests.append(Request(kind, json.dumps(payload).encode(), rng.choice(tokens)))
     return requests
 
@@ -208,6 +297,16 @@ async def run(port: int, requests: list[Request], rate: float) -> tuple[Results,
     return results, time.perf_counter() - start
 
 
+def cache_counts(metrics: str) -> dict[str, float]:
+    """twinland_graphql_cache_total by result, from the /metrics text."""
+    counts = {}
+    for line in metrics.splitlines():
+        if line.startswith("twinland_graphql_cache_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counts[labels.split('result="', 1)[1].split('"', 1)[0]] = float(value)
+    return counts
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -218,10 +317,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds")
     parser.add_argument("--visitors", type=int, default=400)
+    parser.add_argument(
+        "--no-cache", action="store_true", help="turn the GraphQL response cache off"
+    )
+    parser.add_argument(
+        "--engines",
+        choices=["embedded", "distributed"],
+        default="embedded",
+        help="SQLite and in-process (default), or PostgreSQL and Redis",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (distributed)")
     args = parser.parse_args()
 
-    print("starting twinland (embedded defaults, demo scenes)", flush=True)
-    server = Server()
+    print(f"starting twinland ({args.engines}, {args.workers} worker(s), demo scenes)", flush=True)
+    server = Server(
+        cache=not args.no_cache, distributed=args.engines == "distributed", workers=args.workers
+    )
     try:
         mint = '{"query": "mutation { issueVisitorToken { token } }"}'
         with httpx.Client(timeout=30) as http:
@@ -236,9 +347,10 @@ def main() -> None:
         count = int(args.rate * args.duration)
         requests = workload(tokens, count)
         print(f"{count:,} requests at {args.rate:g}/s from {args.visitors} visitors", flush=True)
-        cpu_before, _ = process_stats(server.process.pid)
+        cpu_before, _ = server.stats()
         results, elapsed = uvloop.run(run(server.port, requests, args.rate))
-        cpu_after, rss = process_stats(server.process.pid)
+        cpu_after, rss = server.stats()
+        cache = cache_counts(httpx.get(server.url("/metrics"), timeout=10).text)
     finally:
         server.stop()
 
@@ -259,9 +371,11 @@ def main() -> None:
     print(
         f"sent {len(requests):,} in {elapsed:.1f} s ({len(requests) / elapsed:.0f}/s), "
         f"completed {results.completed:,}, errors {sum(results.errors.values())}; "
-        f"server CPU {100 * (cpu_after - cpu_before) / elapsed:.0f} % of one core, "
+        f"server CPU {100 * (cpu_after - cpu_before) / elapsed:.0f} % of one core "
+        "(PostgreSQL and Redis not counted), "
         f"RSS {rss / 2**20:.0f} MB"
     )
+    print("response cache: " + ", ".join(f"{n:,.0f} {r}" for r, n in sorted(cache.items())))
     for error, times in results.errors.most_common(10):
         print(f"  {times} × {error}")
 

@@ -11,6 +11,7 @@ import structlog
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from backend.api.cache_probe import mark_caller_specific
 from backend.domain.errors import DomainError, NotAuthorized
 from backend.domain.i18n import GLOBAL_FALLBACK, Locale
 from backend.domain.identity import Action, Principal, require
@@ -128,6 +129,11 @@ class Context(BaseContext):
         subscriptions from graphql-transport-ws's connection_init payload, since browsers
         cannot set headers on a WebSocket); None when there is none or it is invalid (the
         reason is kept for the refusal)."""
+        if self._bearer_token or self.connection_params:
+            mark_caller_specific()  # the answer may depend on who this is: never shared
+        return await self._resolve_principal()
+
+    async def _resolve_principal(self) -> Principal | None:
         if not self._resolved:
             self._resolved = True
             token = self._bearer_token or self._connection_bearer()
@@ -183,6 +189,7 @@ class Context(BaseContext):
     async def author(self, scene_slug: str | None = None) -> Author:
         """Who is writing: an organiser of the scene (official), else the visitor of the
         token. NotAuthorized (naming why) without a valid one."""
+        mark_caller_specific()
         # only a signed-in caller is asked (and audited) for the right to reply officially
         if (
             scene_slug is not None
@@ -203,7 +210,7 @@ class Context(BaseContext):
         visitor token, else the network address (no proxy headers are trusted: they are
         the client's to forge)."""
         if self._client_key is None:
-            await self.principal()
+            await self._resolve_principal()
             self._client_key = self._identify_client()
         return self._client_key
 

@@ -18,7 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
+from backend.api.cache_probe import record_operation
 from backend.api.context import Context
 from backend.api.cost import operation_cost
 from backend.domain.quotas import Quota
@@ -50,6 +52,9 @@ class CostLimit(SchemaExtension):
             refusal = await self._refusal(cost, context.context)
             if refusal is not None:
                 context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+            else:
+                is_query = context.operation_type is OperationType.QUERY
+                record_operation(cost, is_query=is_query)
         yield
 
     async def _refusal(self, cost: int, request_context: Context) -> GraphQLError | None:

@@ -28,6 +28,7 @@ from backend.domain.scene import Scene
 from backend.domain.tour import Tour
 from backend.ports import Origin, PoiHit, PoiPage
 from backend.store import codec
+from backend.store.changes import CHANGES_NOTHING
 from backend.store.identity_sql import SqlIdentityStore
 from backend.store.participation_sql import ParticipationReads, ParticipationWrites
 from backend.store.poi_search import bind_values, count_statement, page_statement, shape_of
@@ -312,9 +313,8 @@ class SqlWrites(
             # its first write: two could read "no job yet" and both insert one. A write
             # (matching a row or not) takes the write lock now; the other waits
             # (busy_timeout) and then reads what this one committed.
-            await self._tx.execute(
-                sa.update(scenes).where(scenes.c.slug == scene_slug).values(slug=scenes.c.slug)
-            )
+            lock = sa.update(scenes).where(scenes.c.slug == scene_slug).values(slug=scenes.c.slug)
+            await self._tx.execute(lock.execution_options(**CHANGES_NOTHING))
 
     async def upsert_region(self, region: Region) -> None:
         await self._upsert(regions, codec.region_row(region), ["slug"])
