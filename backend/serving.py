@@ -14,7 +14,9 @@ told to reconnect).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -30,6 +32,7 @@ from backend.settings import Settings
 
 RESTART_PAUSE_S = 1.0  # between replacing a worker that died and checking again
 STOP_GRACE_S = 30.0  # a worker still running this long after SIGTERM is killed
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 STARTUP_FAILURE_EXIT = 3  # uvicorn's own exit status for a server that never started
 
 
@@ -115,16 +118,29 @@ def _bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _worker_main(listener: socket.socket, host: str, port: int) -> None:
+def _worker_main(listener: socket.socket, host: str, port: int, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     # settings again from the environment the worker inherited (a Settings is not sent)
     _run_server(Settings(), (), host, port, sockets=[listener])
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker whose supervisor was killed (SIGKILL, OOM) must not go on serving the port
+    unsupervised: Linux sends it SIGTERM when the parent dies (graceful, as any stop)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # it died before the request was in place
+        sys.exit(0)
 
 
 def _supervise(listener: socket.socket, workers: int, host: str, port: int) -> None:
     spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited loop
 
     def start() -> BaseProcess:
-        process = spawn.Process(target=_worker_main, args=(listener, host, port), daemon=False)
+        process = spawn.Process(
+            target=_worker_main, args=(listener, host, port, os.getpid()), daemon=False
+        )
         process.start()
         return process
 

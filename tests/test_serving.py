@@ -63,6 +63,22 @@ def test_more_than_one_worker_needs_redis(tmp_path: Path):
     assert "--workers 2 needs TWINLAND_REDIS_URL" in finished.stderr
 
 
+def two_workers(data_dir: Path, database: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TWINLAND_")},
+        "TWINLAND_DATA_DIR": str(data_dir),
+        "TWINLAND_DATABASE_URL": database,
+        "TWINLAND_REDIS_URL": REDIS,
+        "TWINLAND_LOG_LEVEL": "warning",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--workers", "2", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 @pytest.fixture
 async def database(postgres_databases: PostgresDatabases) -> str:
     return await postgres_databases.create()
@@ -70,19 +86,7 @@ async def database(postgres_databases: PostgresDatabases) -> str:
 
 def test_workers_share_the_port_and_one_that_dies_is_replaced(tmp_path: Path, database: str):
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TWINLAND_")},
-        "TWINLAND_DATA_DIR": str(tmp_path),
-        "TWINLAND_DATABASE_URL": database,
-        "TWINLAND_REDIS_URL": REDIS,
-        "TWINLAND_LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--workers", "2", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    server = two_workers(tmp_path, database, port)
     try:
         wait_for(lambda: len(children(server.pid)) >= 2 and answers(port), "two workers")
         workers = children(server.pid)
@@ -98,6 +102,25 @@ def test_workers_share_the_port_and_one_that_dies_is_replaced(tmp_path: Path, da
         server.send_signal(signal.SIGTERM)  # stops every worker, then itself
         assert server.wait(timeout=60) == 0
         assert not (workers - {victim}) & {int(p.name) for p in Path("/proc").glob("[0-9]*")}
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path, database: str):
+    port = free_port()
+    server = two_workers(tmp_path, database, port)
+    try:
+        wait_for(lambda: len(children(server.pid)) == 2 and answers(port), "two workers")
+        workers = children(server.pid)
+        server.kill()  # SIGKILL: the supervisor cannot stop them itself
+        server.wait(timeout=10)
+        wait_for(
+            lambda: not workers & {int(p.name) for p in Path("/proc").glob("[0-9]*")},
+            "the orphaned workers to stop",
+            timeout_s=60,
+        )
+        assert not answers(port)
     finally:
         if server.poll() is None:
             server.kill()
