@@ -45,6 +45,7 @@ from backend.publishing.uploads import UploadStore
 from backend.quota_stores import InProcessQuotaStore, QuotaStore, RedisQuotaStore
 from backend.scenes.loader import load_scenes
 from backend.services.identity import auth_config, authenticate
+from backend.services.visitors import RecentVisitors
 from backend.settings import Mode, Settings
 from backend.store.change_feed import RedisChangeFeed
 from backend.store.changes import TableVersions, track_changes
@@ -213,6 +214,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
             visitor_token_ttl=timedelta(days=settings.visitor_token_ttl_days),
             quotas=quotas,
             clock=request.app.state.clock,
+            recent_visitors=recent_visitors,
         )
 
     quotas: QuotaStore = (
@@ -225,6 +227,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         "graphql", settings.graphql_cost_burst, settings.graphql_cost_per_s, per_person=False
     )
     guards = [cost_limit(quotas, graphql_cost, settings.graphql_max_cost)]
+    recent_visitors = RecentVisitors(settings.visitor_secret)  # whose budget: one memo
     table_versions = TableVersions()
     app.state.table_versions = table_versions
     if settings.graphql_allow_list:
@@ -255,7 +258,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         versions=table_versions,
         quotas=quotas,
         cost_quota=graphql_cost,
-        visitor_secret=settings.visitor_secret,
+        visitors=recent_visitors,
         metrics=app.state.metrics,
         max_age_s=settings.graphql_cache_max_age_s,
         max_entries=settings.graphql_cache_entries,

@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from backend.api.cache_probe import mark_caller_specific
-from backend.domain.errors import DomainError, NotAuthorized
+from backend.domain.errors import NotAuthorized
 from backend.domain.i18n import GLOBAL_FALLBACK, Locale
 from backend.domain.identity import Action, Principal, require
 from backend.domain.live_session import LiveSession
@@ -26,7 +26,7 @@ from backend.publishing.service import PublishService
 from backend.quota_stores import InProcessQuotaStore, QuotaStore
 from backend.services.identity import AuthConfig
 from backend.services.participation import Author
-from backend.services.visitors import verify_visitor_token
+from backend.services.visitors import RecentVisitors, verify_visitor_token
 
 Authenticator = Callable[[str], Awaitable[Principal]]
 audit = structlog.get_logger("twinland.audit")
@@ -96,6 +96,7 @@ class Context(BaseContext):
         visitor_token_ttl: timedelta = timedelta(days=30),
         quotas: QuotaStore | None = None,
         clock: Callable[[], datetime] | None = None,
+        recent_visitors: RecentVisitors | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -110,6 +111,7 @@ class Context(BaseContext):
         self.visitor_token = visitor_token
         self.visitor_secret = visitor_secret
         self.visitor_token_ttl = visitor_token_ttl
+        self.recent_visitors = recent_visitors or RecentVisitors(visitor_secret)
         self.quotas: QuotaStore = quotas or InProcessQuotaStore()
         # what "now" is for stamp tours (tests move it; the service uses wall time)
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -218,10 +220,10 @@ class Context(BaseContext):
         if self._principal is not None:
             return self._principal.id
         if self.visitor_token:
-            try:
-                return "visitor:" + verify_visitor_token(self.visitor_secret, self.visitor_token)
-            except DomainError:
-                pass  # a bad token is answered where it is used; here it is just an address
+            # a bad token is answered where it is used; here it is just an address
+            visitor = self.recent_visitors.visitor_id(self.visitor_token)
+            if visitor is not None:
+                return "visitor:" + visitor
         request = getattr(self, "request", None)
         client = getattr(request, "client", None)
         return "address:" + (client.host if client is not None else "unknown")

@@ -32,16 +32,13 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.cache_probe import PROBE, CacheProbe
-from backend.domain.errors import DomainError
 from backend.domain.quotas import Quota
 from backend.observability import ROUTE_TEMPLATE, Metrics
 from backend.quota_stores import QuotaStore
-from backend.services.visitors import verify_visitor_token
+from backend.services.visitors import RecentVisitors
 from backend.store.changes import READ_TRACKER, TableVersions
 
 GRAPHQL_PATH = "/graphql"
-VISITOR_MEMO_S = 60.0  # how long a verified visitor token's id is reused for budget keys
-MAX_VISITOR_MEMO = 50_000
 MAX_BODY_KEY_BYTES = 64 * 1024  # larger requests are not worth keeping as keys
 
 
@@ -68,7 +65,7 @@ class GraphQLResponseCache:
         versions: TableVersions,
         quotas: QuotaStore,
         cost_quota: Quota,
-        visitor_secret: str,
+        visitors: RecentVisitors,
         metrics: Metrics,
         max_age_s: float,
         max_entries: int,
@@ -78,7 +75,7 @@ class GraphQLResponseCache:
         self.versions = versions
         self.quotas = quotas
         self.cost_quota = cost_quota
-        self.visitor_secret = visitor_secret
+        self.visitors = visitors
         self.metrics = metrics
         self.max_age_s = max_age_s
         self.max_entries = max_entries
@@ -86,7 +83,6 @@ class GraphQLResponseCache:
         self._answers: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
         self._in_flight: dict[CacheKey, asyncio.Future[CachedAnswer | None]] = {}
         self._private: OrderedDict[CacheKey, None] = OrderedDict()
-        self._visitors: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -161,26 +157,11 @@ class GraphQLResponseCache:
         """Context.client_key for a caller without a bearer token (the same budget)."""
         token = headers.get(b"x-visitor-token")
         if token:
-            visitor = self._visitor(token.decode("latin-1"))
+            visitor = self.visitors.visitor_id(token.decode("latin-1"))
             if visitor is not None:
                 return "visitor:" + visitor
         client = scope.get("client")
         return "address:" + (client[0] if client else "unknown")
-
-    def _visitor(self, token: str) -> str | None:
-        now = self.clock()
-        memo = self._visitors.get(token)
-        if memo is not None and memo[1] > now:
-            return memo[0]
-        try:
-            visitor: str | None = verify_visitor_token(self.visitor_secret, token)
-        except DomainError:
-            visitor = None
-        self._visitors[token] = (visitor, now + VISITOR_MEMO_S)
-        self._visitors.move_to_end(token)
-        if len(self._visitors) > MAX_VISITOR_MEMO:
-            self._visitors.popitem(last=False)
-        return visitor
 
     async def _answer_and_keep(
         self, key: CacheKey, scope: Scope, receive: Receive, send: Send

@@ -8,12 +8,15 @@ belong to that id; rate limits count per id. It is sent as ``X-Visitor-Token``.
 from __future__ import annotations
 
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
 
-from backend.domain.errors import NotAuthorized
+from backend.domain.errors import DomainError, NotAuthorized
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "visitor"
@@ -60,3 +63,38 @@ def verify_visitor_token(secret: str, token: str) -> str:
     if claims.get("typ") != TOKEN_TYPE or not str(claims["sub"]).startswith("v_"):
         raise NotAuthorized("the visitor token is not valid")
     return str(claims["sub"])
+
+
+class RecentVisitors:
+    """Who recently seen visitor tokens belong to (None: not valid), remembered for
+    ``ttl_s``: a visitor sends the same token with every request, and it only decides whose
+    budget a request spends (a token that expired within the last minute still names its
+    visitor there). Anything a token *permits* checks it with ``verify_visitor_token``."""
+
+    def __init__(
+        self,
+        secret: str,
+        ttl_s: float = 60.0,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.secret = secret
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._seen: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+
+    def visitor_id(self, token: str) -> str | None:
+        now = self.clock()
+        seen = self._seen.get(token)
+        if seen is not None and seen[1] > now:
+            return seen[0]
+        try:
+            visitor: str | None = verify_visitor_token(self.secret, token)
+        except DomainError:
+            visitor = None
+        self._seen[token] = (visitor, now + self.ttl_s)
+        self._seen.move_to_end(token)
+        if len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
+        return visitor
