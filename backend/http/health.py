@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,6 +13,9 @@ from backend.observability import log
 from backend.store.engine import schema_is_current
 
 router = APIRouter()
+# A dependency that does not answer within this is down as far as readiness goes: a
+# stalled database must make /readyz say so, not hang the probe.
+CHECK_TIMEOUT_S = 3.0
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -25,7 +30,10 @@ async def readyz(request: Request) -> JSONResponse:
     "degraded" (still 200): the live hub (Redis) is down, everything else works."""
     checks: dict[str, str] = {}
     try:
-        async with request.app.state.store.engine.connect() as connection:
+        async with (
+            asyncio.timeout(CHECK_TIMEOUT_S),
+            request.app.state.store.engine.connect() as connection,
+        ):
             checks["database"] = "ok" if await schema_is_current(connection) else "schema behind"
     except Exception as error:  # any failure means "not ready", reported, never raised
         log.warning("readiness check failed", error=str(error))
@@ -35,7 +43,8 @@ async def readyz(request: Request) -> JSONResponse:
         # reported, but not a reason to take reads out of service: live sessions degrade
         # (they say so to their clients) while every other request still works
         try:
-            await hub.ping()
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await hub.ping()
             checks["live_hub"] = "ok"
         except Exception as error:
             checks["live_hub"] = f"unavailable: {type(error).__name__}"

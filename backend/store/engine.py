@@ -14,10 +14,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every instance of the service.
 _MIGRATION_LOCK_ID = 7_346_920_117
+# A PostgreSQL server that stops answering without closing its sockets (stalled, or a
+# partition that drops packets) must not hold requests forever: connecting gives up after
+# CONNECT_TIMEOUT_S and a statement after COMMAND_TIMEOUT_S, failing the request (masked,
+# with its request id). Nothing the service runs comes near; migrations have no statement
+# timeout, since building an index on a large table may take longer.
+CONNECT_TIMEOUT_S = 10
+COMMAND_TIMEOUT_S = 60
 
 
 class UnsupportedDatabase(ValueError):
@@ -42,6 +50,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             max_overflow=10,
             pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
             pool_recycle=1800,
+            connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
         )
     raise UnsupportedDatabase(
         f"unsupported database URL scheme {parsed.drivername!r}; "
@@ -98,8 +107,19 @@ def _upgrade(connection: sa.Connection) -> None:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent; safe to run on every start)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+        return
+    # one connection of its own, without the serving engine's statement timeout
+    migrator = create_async_engine(
+        engine.url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT_S}
+    )
+    try:
+        async with migrator.begin() as connection:
+            await connection.run_sync(_upgrade)
+    finally:
+        await migrator.dispose()
 
 
 def _is_at_head(connection: sa.Connection) -> bool:

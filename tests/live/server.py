@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,24 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, *, scenes: Sequence[Path] = (DEMO_SCENES,), **env: str
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
+        # a file, not a pipe: nobody reads a pipe while the test runs, and a server that
+        # logs 64 KiB (tracebacks while Redis is down) would block writing the rest
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir / f"serve-{self.port}.log"
+        log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "backend.cli",
                 "serve",
-                "--scenes",
-                str(DEMO_SCENES),
+                *(f"--scenes={folder}" for folder in scenes),
                 "--port",
                 str(self.port),
             ],
@@ -48,14 +55,15 @@ class LiveServer:
                 "TWINLAND_LOG_LEVEL": "warning",
                 **env,
             },
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
+        log.close()  # the server has its own copy
         # a cold build cache means building the demo scenes first: minutes, not seconds
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                output = self.log_path.read_text(errors="replace")
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{output}")
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
@@ -123,24 +131,25 @@ STATUS = """mutation Status($id: ID!, $status: LiveSessionStatus!) {
   changeLiveSessionStatus(id: $id, status: $status) { __typename ... on Error { code message } }
 }"""
 
-CREATE = """mutation Create($input: LiveSessionInput!) {
-  createLiveSession(sceneSlug: "gijang-osiria", input: $input) {
+CREATE = """mutation Create($scene: String!, $input: LiveSessionInput!) {
+  createLiveSession(sceneSlug: $scene, input: $input) {
     __typename ... on LiveSession { id } ... on Error { code message }
   }
 }"""
 
 
-def new_live_session(server: LiveServer, capacity: int = 100) -> str:
+def new_live_session(server: LiveServer, capacity: int = 100, scene: str = "gijang-osiria") -> str:
     """A fresh session, already live: tests do not share rooms."""
     result = server.graphql(
         CREATE,
         {
+            "scene": scene,
             "input": {
                 "title": [{"lang": "en", "text": "Test tour"}],
                 "startsAt": "2030-01-01T10:00:00+09:00",
                 "endsAt": "2030-01-01T12:00:00+09:00",
                 "capacity": capacity,
-            }
+            },
         },
         organiser=True,
     )["createLiveSession"]

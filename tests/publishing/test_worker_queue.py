@@ -5,10 +5,6 @@ job over after the lease and exactly one new version is published."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,9 +20,10 @@ from backend.publishing.uploads import UploadStore
 from backend.scenes.loader import load_scenes
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
-from tests.conftest import BUILD_CACHE, REPO, PostgresDatabases
+from tests.conftest import BUILD_CACHE, PostgresDatabases
 from tests.redis_server import RedisServer
 from tests.scenes.sample import write_scene
+from tests.worker_process import Worker
 
 SLUG = "test-scene"
 LEASE_S = 3.0
@@ -38,27 +35,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-class Worker:
-    """``twinland worker`` in its own process group (its build processes die with it)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "worker"],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.log.close()
 
 
 async def wait_for(store: SqlStore, job_id: str, ok, timeout_s: float) -> PublishJob:  # type: ignore[no-untyped-def]
