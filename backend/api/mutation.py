@@ -37,7 +37,9 @@ from backend.domain.identity import Action
 from backend.domain.ids import new_key, split_qualified_id
 from backend.domain.live_session import LiveSessionStatus
 from backend.domain.quotas import LIVE_JOINS
+from backend.live.hub import HubUnavailable
 from backend.live.tokens import Role
+from backend.observability import log
 from backend.quota_stores import spend
 from backend.services import catalog, live_sessions
 
@@ -180,7 +182,12 @@ class Mutation(IdentityMutation, PublishingMutation, ParticipationMutation, Stam
         except DomainError as error:
             return from_domain(error)
         if info.context.live is not None:  # rooms open now go live or close their doors
-            await info.context.live.status_changed(updated.id, updated.status.value)
+            try:
+                await info.context.live.status_changed(updated.id, updated.status.value)
+            except HubUnavailable:
+                # the change is saved and is what every join reads; only the rooms open
+                # now miss the announcement (their clients get "try again" until it is back)
+                log.warning("live status change not announced: hub unavailable", session=id)
         return LiveSessionType(session=updated)
 
     @strawberry.mutation(

@@ -134,7 +134,13 @@ class RedisHub:
             raise RuntimeError("one room per session per instance")
         reader = _StreamReader(self, session_id, deliver)
         self._readers[session_id] = reader
-        await reader.start()  # the history reaches ``deliver`` before this returns
+        try:
+            await reader.start()  # the history reaches ``deliver`` before this returns
+        except BaseException:
+            # not started (Redis away): the next room for this session may try again
+            self._readers.pop(session_id, None)
+            reader.stop()
+            raise
 
         def unsubscribe() -> None:
             self._readers.pop(session_id, None)

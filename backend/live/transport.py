@@ -96,7 +96,11 @@ class LiveEndpoint:
         if hello_and_claims is None:
             return
         hello, claims = hello_and_claims
-        runtime = await self.service.room(session_id)
+        try:
+            runtime = await self.service.room(session_id)  # reads the hub's epoch
+        except HubUnavailable:
+            await websocket.close(CLOSE_TRY_AGAIN, "live sessions are unavailable; retry shortly")
+            return
         if runtime is None:
             await websocket.close(CLOSE_BAD_TOKEN, "no such session")
             return
