@@ -157,14 +157,18 @@ def parse_json(text: str) -> dict[str, Any]:
         raise ProtocolError("bad_json", "not JSON: nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError("bad_message", 'a control frame is an object with a "type"')
-    if "\\u" in text and _has_lone_surrogate(message):
-        # an escape like "\ud800" decodes to half a UTF-16 pair, which UTF-8 cannot carry:
-        # echoed in a chat it failed to encode and stopped the session's events for everyone
-        raise ProtocolError("bad_json", "not JSON text: an unpaired surrogate escape")
+    if "\\u" in text and (problem := _unstorable_text(message)) is not None:
+        raise ProtocolError("bad_json", problem)
     return message
 
 
-def _has_lone_surrogate(message: dict[str, Any]) -> bool:
+def _unstorable_text(message: dict[str, Any]) -> str | None:
+    r"""Why a string in ``message`` cannot be sent on or stored, if one cannot. Only escapes
+    can produce these (raw control characters are not JSON):
+    - "\ud800" decodes to half a UTF-16 pair, which UTF-8 cannot carry: echoed in a chat it
+      failed to encode and stopped the session's events for everyone;
+    - "\u0000" is a NUL, which PostgreSQL's text cannot hold: a moderation reason with one
+      failed to save, so the ban was lost at the next restart."""
     pending: list[Any] = [message]
     while pending:  # iterative: the message may be nested almost as deep as json allows
         value = pending.pop()
@@ -174,11 +178,13 @@ def _has_lone_surrogate(message: dict[str, Any]) -> bool:
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str):
+            if "\x00" in value:
+                return "not storable text: a NUL character (\\u0000)"
             try:
                 value.encode()
             except UnicodeEncodeError:
-                return True
-    return False
+                return "not JSON text: an unpaired surrogate escape"
+    return None
 
 
 def parse_hello(text: str) -> Hello:

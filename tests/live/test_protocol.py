@@ -18,6 +18,7 @@ from backend.live.protocol import (
     encode_client_frame,
     encode_tick,
     parse_hello,
+    parse_json,
 )
 from backend.live.tokens import Role, TokenError, issue_join_token, verify_join_token
 
@@ -114,3 +115,18 @@ def test_forged_foreign_and_expired_tickets_are_refused(
 
     with pytest.raises(TokenError, match=reason):
         verify_join_token(secret, token, session, now=at)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"type":"chat","text":"half a pair: \\ud800"}', "an unpaired surrogate escape"),
+        ('{"type":"ban","member":3,"reason":"spam\\u0000"}', "a NUL character (\\u0000)"),
+    ],
+)
+def test_text_that_cannot_be_sent_on_or_stored_is_refused(text: str, problem: str):
+    # a NUL in a moderation reason failed to save on PostgreSQL: the ban was lost at restart
+    with pytest.raises(ProtocolError) as refused:
+        parse_json(text)
+    assert refused.value.code == "bad_json"
+    assert refused.value.message.endswith(problem)
