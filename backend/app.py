@@ -261,7 +261,7 @@ def create_app(settings: Settings, *, scene_paths: Sequence[Path] = ()) -> FastA
         visitors=recent_visitors,
         metrics=app.state.metrics,
         max_age_s=settings.graphql_cache_max_age_s,
-        max_entries=settings.graphql_cache_entries,
+        max_bytes=settings.graphql_cache_mb * 1024 * 1024,
     )
     app.add_middleware(RequestObserver, metrics=app.state.metrics)
     if settings.cors_origins:

@@ -57,7 +57,7 @@ class Metrics:
         self.graphql_cache = Counter(
             "twinland_graphql_cache_total",
             "GraphQL requests by what the response cache did: hit (answered from it), miss "
-            "(answered normally, kept if public) or bypass (signed-in or too large).",
+            "(answered normally, kept if public) or bypass (signed-in, or known to be private).",
             ["result"],
             registry=self.registry,
         )

@@ -90,8 +90,8 @@ class Settings(BaseSettings):
         "at most this long (bounds staleness from other instances' writes); 0 turns the "
         "response cache off",
     )
-    graphql_cache_entries: int = Field(
-        default=5_000, ge=1, description="Most GraphQL answers the response cache keeps"
+    graphql_cache_mb: int = Field(
+        default=64, ge=1, description="Memory for the GraphQL response cache's answers"
     )
     job_workers: int = Field(
         default=1,

@@ -24,6 +24,7 @@ reach this one (Redis down) or data changes outside SQL.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,13 +34,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.cache_probe import PROBE, CacheProbe
 from backend.domain.quotas import Quota
+from backend.http.guards import replaying
 from backend.observability import ROUTE_TEMPLATE, Metrics
 from backend.quota_stores import QuotaStore
 from backend.services.visitors import RecentVisitors
 from backend.store.changes import READ_TRACKER, TableVersions
 
 GRAPHQL_PATH = "/graphql"
-MAX_BODY_KEY_BYTES = 64 * 1024  # larger requests are not worth keeping as keys
+MAX_PRIVATE_KEYS = 50_000  # requests remembered as private (32-byte digests each)
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,7 +54,7 @@ class CachedAnswer:
     stored_at_s: float
 
 
-CacheKey = tuple[bytes, ...]
+CacheKey = bytes  # SHA-256 of the request's method, body or query and varying headers
 
 
 class GraphQLResponseCache:
@@ -68,7 +70,7 @@ class GraphQLResponseCache:
         visitors: RecentVisitors,
         metrics: Metrics,
         max_age_s: float,
-        max_entries: int,
+        max_bytes: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
@@ -78,7 +80,8 @@ class GraphQLResponseCache:
         self.visitors = visitors
         self.metrics = metrics
         self.max_age_s = max_age_s
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0  # bodies of the answers kept
         self.clock = clock
         self._answers: OrderedDict[CacheKey, CachedAnswer] = OrderedDict()
         self._in_flight: dict[CacheKey, asyncio.Future[CachedAnswer | None]] = {}
@@ -99,19 +102,23 @@ class GraphQLResponseCache:
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive) if scope["method"] == "POST" else (b"", True)
-        replay = _replaying(body, receive)
-        if not complete or len(body) + len(scope["query_string"]) > MAX_BODY_KEY_BYTES:
-            self._count("bypass")
+        replay = replaying(body, receive)
+        if not complete:
             await self.app(scope, replay, send)
             return
-        key: CacheKey = (
-            scope["method"].encode(),
+        # a digest of the request, not the request: keys stay small however large the
+        # documents (a flood of padded unique ones must not fill memory through the keys)
+        request = hashlib.sha256(scope["method"].encode())
+        for part in (
             scope["query_string"],
             body,
             headers.get(b"content-type", b""),
             headers.get(b"accept-language", b""),
             headers.get(b"host", b""),
-        )
+        ):
+            request.update(len(part).to_bytes(4, "big"))
+            request.update(part)
+        key: CacheKey = request.digest()
         if key in self._private:
             self._count("bypass")
             await self.app(scope, replay, send)
@@ -144,7 +151,7 @@ class GraphQLResponseCache:
         if self.clock() - answer.stored_at_s > self.max_age_s or not self.versions.current(
             answer.dependencies
         ):
-            del self._answers[key]
+            self._forget(key)
             return None
         self._answers.move_to_end(key)
         return answer
@@ -207,14 +214,22 @@ class GraphQLResponseCache:
         """The same request will be private again (a mutation, a visitor's own data): go
         straight down the normal path next time."""
         self._private[key] = None
-        if len(self._private) > self.max_entries:
+        if len(self._private) > MAX_PRIVATE_KEYS:
             self._private.popitem(last=False)
 
     def _keep(self, key: CacheKey, answer: CachedAnswer) -> None:
+        if len(answer.body) > self.max_bytes // 10:
+            return  # one answer may not push out a tenth of everything
+        self._forget(key)
         self._answers[key] = answer
-        self._answers.move_to_end(key)
-        while len(self._answers) > self.max_entries:
-            self._answers.popitem(last=False)
+        self._bytes += len(answer.body)
+        while self._bytes > self.max_bytes:
+            self._forget(next(iter(self._answers)))  # the least recently used
+
+    def _forget(self, key: CacheKey) -> None:
+        answer = self._answers.pop(key, None)
+        if answer is not None:
+            self._bytes -= len(answer.body)
 
     def _count(self, result: str) -> None:
         self.metrics.graphql_cache.labels(result).inc()
@@ -230,19 +245,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), True
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    delivered = False
-
-    async def replay() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _send_answer(send: Send, answer: CachedAnswer) -> None:
