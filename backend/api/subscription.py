@@ -17,9 +17,9 @@ from backend.domain.live_session import LiveSessionStatus
 
 # Operations one graphql-transport-ws connection may have running at once. Past it,
 # strawberry's GraphQLRouter answers a subscribe with an `error` message for that id
-# ("Subscription limit reached") and keeps the others running. This is strawberry's own
-# default (`max_subscriptions_per_connection`), which create_app leaves in place;
-# tests/hostile/test_live_attacks.py holds the running service to it.
+# ("Subscription limit reached") and keeps the others running. create_app passes it to
+# the router (`max_subscriptions_per_connection`), so a strawberry upgrade cannot change
+# it silently; tests/hostile/test_live_attacks.py holds the running service to it.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 100
 
 
