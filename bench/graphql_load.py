@@ -1,7 +1,7 @@
 """Load test: mixed visitor traffic against GraphQL at a fixed rate (open loop).
 
     .venv/bin/python -m bench.graphql_load [--rate 500] [--duration 120] [--visitors 400]
-        [--no-cache] [--engines embedded|distributed] [--workers 2]
+        [--no-cache] [--engines embedded|distributed] [--workers 2] [--warmup-s 15]
 
 Starts ``twinland serve --scenes scenes`` on its embedded defaults (SQLite, in-process
 hub), or with ``--engines distributed`` on PostgreSQL (a database of its own) and Redis
@@ -244,6 +244,8 @@ class Results:
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     completed: int = 0
+    by_due_s: list[tuple[float, float]] = field(default_factory=list)  # (due, latency ms)
+    start: float = 0.0
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -276,6 +278,7 @@ async def connection(
             results.errors[f"{request.kind}: {status} {detail}"] += 1
         else:
             results.latencies_ms.setdefault(request.kind, []).append(elapsed_ms)
+            results.by_due_s.append((scheduled - results.start, elapsed_ms))
         results.completed += 1
     writer.close()
 
@@ -285,6 +288,7 @@ async def run(port: int, requests: list[Request], rate: float) -> tuple[Results,
     queue: asyncio.Queue[tuple[float, Request] | None] = asyncio.Queue()
     workers = [asyncio.create_task(connection(port, queue, results)) for _ in range(CONNECTIONS)]
     start = time.perf_counter() + 0.5
+    results.start = start
     for i, request in enumerate(requests):
         due = start + i / rate
         delay = due - time.perf_counter()
@@ -327,6 +331,12 @@ def main() -> None:
         help="SQLite and in-process (default), or PostgreSQL and Redis",
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (distributed)")
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=15.0,
+        help="also report latencies of requests due after this many seconds",
+    )
     args = parser.parse_args()
 
     print(f"starting twinland ({args.engines}, {args.workers} worker(s), demo scenes)", flush=True)
@@ -375,6 +385,12 @@ def main() -> None:
         "(PostgreSQL and Redis not counted), "
         f"RSS {rss / 2**20:.0f} MB"
     )
+    warm = [ms for due_s, ms in results.by_due_s if due_s >= args.warmup_s]
+    if warm and args.warmup_s > 0:
+        print(
+            f"after the first {args.warmup_s:g} s (caches cold): {len(warm):,} requests, "
+            f"p50 {statistics.median(warm):.1f} ms, p99 {percentile(warm, 0.99):.1f} ms"
+        )
     print("response cache: " + ", ".join(f"{n:,.0f} {r}" for r, n in sorted(cache.items())))
     for error, times in results.errors.most_common(10):
         print(f"  {times} × {error}")

@@ -43,7 +43,6 @@ Y_UP_TO_ENU = np.array(
 )
 
 
-
 @dataclass(frozen=True)
 class InputLimits:
     """What a reader accepts. Vertex and triangle counts are of the distinct geometry
