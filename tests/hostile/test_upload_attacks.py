@@ -107,6 +107,9 @@ async def target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Targ
         upload_max_mb=UPLOAD_CAP_MB,
         build_memory_mb=None,
         build_cpu_s=None,
+        # one organiser uploads every attack of the module: more than a day's 20 at once
+        # (the upload quota has its own test in test_quota_floods.py)
+        quota_scale=10,
     )
     app = create_app(settings, scene_paths=[write_scene(root / "scenes")])
     async with app.router.lifespan_context(app):
