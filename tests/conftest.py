@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 
 from backend.store.engine import create_engine, migrate
 from backend.store.sql_store import SqlStore
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 # One cache of finished layer builds for the whole test session, shared by every app,
@@ -121,3 +125,14 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 @pytest.fixture
 def demo_scene_paths() -> list[Path]:
     return [DEMO_SCENES]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own (on a free port), for tests that stop and start it."""
+    from tests.redis_server import RedisServer  # here: it imports tests.live, which imports this
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

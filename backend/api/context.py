@@ -219,14 +219,8 @@ class Context(BaseContext):
     def _identify_client(self) -> str:
         if self._principal is not None:
             return self._principal.id
-        if self.visitor_token:
-            # a bad token is answered where it is used; here it is just an address
-            visitor = self.recent_visitors.visitor_id(self.visitor_token)
-            if visitor is not None:
-                return "visitor:" + visitor
-        request = getattr(self, "request", None)
-        client = getattr(request, "client", None)
-        return "address:" + (client.host if client is not None else "unknown")
+        client = getattr(getattr(self, "request", None), "client", None)
+        return self.recent_visitors.client_key(self.visitor_token, client and client.host)
 
     def locale(self, requested: Locale | None) -> Locale | None:
         """An explicit ``lang`` argument wins over Accept-Language."""

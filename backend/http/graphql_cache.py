@@ -163,12 +163,10 @@ class GraphQLResponseCache:
     def _client_key(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
         """Context.client_key for a caller without a bearer token (the same budget)."""
         token = headers.get(b"x-visitor-token")
-        if token:
-            visitor = self.visitors.visitor_id(token.decode("latin-1"))
-            if visitor is not None:
-                return "visitor:" + visitor
         client = scope.get("client")
-        return "address:" + (client[0] if client else "unknown")
+        return self.visitors.client_key(
+            token.decode("latin-1") if token else None, client[0] if client else None
+        )
 
     async def _answer_and_keep(
         self, key: CacheKey, scope: Scope, receive: Receive, send: Send

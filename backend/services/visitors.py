@@ -98,3 +98,12 @@ class RecentVisitors:
         if len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return visitor
+
+    def client_key(self, visitor_token: str | None, address: str | None) -> str:
+        """Whose budget a caller without a bearer token spends: the visitor of a valid
+        token, else the network address (a bad token is answered where it is used)."""
+        if visitor_token:
+            visitor = self.visitor_id(visitor_token)
+            if visitor is not None:
+                return "visitor:" + visitor
+        return "address:" + (address or "unknown")

@@ -5,8 +5,7 @@ tests/publishing/test_worker_queue.py and test_two_instances.py here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,14 +21,6 @@ NOWHERE = "redis://127.0.0.1:{port}/0"
 
 async def nothing(job_id: str, beat: Callable[[], Awaitable[None]] | None) -> None:
     pass
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_worker_pauses_between_attempts_to_reach_redis():
@@ -54,7 +45,7 @@ async def test_the_queue_closes_while_redis_is_down():
     await queue.close()
 
 
-async def test_a_job_saq_takes_for_lost_runs_to_its_end(redis: RedisServer):
+async def test_a_job_saq_takes_for_lost_runs_to_its_end(own_redis: RedisServer):
     """saq's sweep can take a job that has just been dequeued for a dead worker's and abort
     it; the abort must not cut the run short (the database's lease decides that)."""
     started, release = asyncio.Event(), asyncio.Event()
@@ -65,7 +56,7 @@ async def test_a_job_saq_takes_for_lost_runs_to_its_end(redis: RedisServer):
         await release.wait()
         finished.append(job_id)
 
-    queue = SaqJobQueue(redis.url, workers=1, lease_s=2)
+    queue = SaqJobQueue(own_redis.url, workers=1, lease_s=2)
     try:
         await queue.start(run)
         await queue.enqueue("job-1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -135,14 +135,6 @@ async def test_capacity_holds_across_instances_when_many_join_at_once(
     await asyncio.sleep(0.5)
     _, late = await hello(b, session, "Late")
     assert late["you"]["tier"] == "avatar"  # the freed seat, given on the other instance
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_redis_restart_loses_no_acknowledged_chat_and_the_service_stays_up(

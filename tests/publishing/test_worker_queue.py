@@ -5,7 +5,7 @@ job over after the lease and exactly one new version is published."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,14 +27,6 @@ from tests.worker_process import Worker
 
 SLUG = "test-scene"
 LEASE_S = 3.0
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def wait_for(store: SqlStore, job_id: str, ok, timeout_s: float) -> PublishJob:  # type: ignore[no-untyped-def]
