@@ -357,14 +357,14 @@ def _placed_geometry(name: str, scene: trimesh.Scene, notes: _Notes) -> set[str]
 
 
 def _placed_meshes(
-    name: str, scene: trimesh.Scene, notes: _Notes
+    name: str, scene: trimesh.Scene, notes: _Notes, count_skipped: bool = True
 ) -> Iterator[tuple[str, trimesh.Trimesh]]:
     """(geometry name, mesh) for every triangle mesh a node draws; other geometry
-    (points, paths) is counted as skipped."""
+    (points, paths) is counted as skipped unless the caller counted it already."""
     placed = _placed_geometry(name, scene, notes)
     for geometry_name, geometry in scene.geometry.items():
         if not isinstance(geometry, trimesh.Trimesh):
-            notes.skipped_geometries += 1
+            notes.skipped_geometries += count_skipped
         elif str(geometry_name) in placed:
             yield str(geometry_name), geometry
 

@@ -1,7 +1,8 @@
-"""glTF and GLB: geometry and scene graph through trimesh, everything else (materials,
-textures, TEXCOORD, COLOR_0) from the JSON and buffers.
+"""glTF and GLB: materials, textures, TEXCOORD and COLOR_0 from the JSON and buffers;
+geometry and nodes straight from the accessors (``gltf_direct.py``), or through trimesh
+when a primitive is Draco-compressed.
 
-trimesh (5.2) behaviour this module relies on or works around:
+trimesh (5.2) behaviour the Draco path relies on or works around:
 
 * trimesh names glTF geometry per primitive and drops the link to the JSON. Before
   loading we tag every glTF mesh's ``extras`` with its index; trimesh copies ``extras``
@@ -29,13 +30,12 @@ from numpy.typing import NDArray
 from assets_pipeline.glb import (
     CHUNK_BIN,
     CHUNK_JSON,
-    COMPONENT_DTYPES,
     GLB_MAGIC,
     GLB_VERSION,
-    TYPE_WIDTHS,
 )
 from assets_pipeline.mesh import MeshError, MeshPart, Placement, Texture
 from assets_pipeline.readers.common import (
+    Y_UP_TO_ENU,
     InputLimits,
     _check_geometry_counts,
     _file_normals,
@@ -52,6 +52,7 @@ from assets_pipeline.readers.common import (
     _trimesh_uvs,
     _unit,
 )
+from assets_pipeline.readers.gltf_direct import mesh_worlds, primitive_triangles, read_accessor
 from assets_pipeline.readers.gltf_preflight import (
     _DRACO,
     _TRIANGLE_STRIP,
@@ -74,43 +75,121 @@ def _read_gltf(
 ) -> tuple[list[MeshPart], list[Placement]]:
     gltf = _parse_glb(name, data) if binary else _parse_gltf_json(name, data)
     _preflight(gltf, limits)
+    for m, mesh in enumerate(gltf.items("meshes")):
+        for p, primitive in enumerate(mesh["primitives"]):
+            mode = primitive.get("mode", _TRIANGLES)
+            if mode not in (_TRIANGLES, _TRIANGLE_STRIP):
+                notes.skipped_geometries += 1
+            if mode not in _TRIMESH_MODES:
+                notes.warnings.append(
+                    f"meshes[{m}].primitives[{p}]: triangle fans, line loops and line strips "
+                    "are not read"
+                )
+    materials = _GltfMaterials(gltf, notes)
+    if any(
+        _DRACO in (primitive.get("extensions") or {})
+        for mesh in gltf.items("meshes")
+        for primitive in mesh["primitives"]
+    ):
+        return _read_through_trimesh(gltf, limits, materials, notes)
+    return _read_direct(gltf, materials, notes)
+
+
+def _primitive_key(primitive: dict[str, Any]) -> str:
+    """Primitives with equal keys are the same geometry and material (trimesh's own
+    exporter writes copies of a mesh that way): they share one part, as instances."""
+    return json.dumps(
+        [
+            primitive.get("mode", _TRIANGLES),
+            primitive.get("attributes"),
+            primitive.get("indices"),
+            primitive.get("material"),
+            primitive.get("extensions"),
+        ],
+        sort_keys=True,
+    )
+
+
+def _read_direct(
+    gltf: _Gltf, materials: _GltfMaterials, notes: _Notes
+) -> tuple[list[MeshPart], list[Placement]]:
+    """Parts and placements of a file without Draco, from its accessors and nodes."""
+    name = gltf.name
+    worlds = mesh_worlds(gltf)
+    parts: list[MeshPart] = []
+    part_of_key: dict[str, int | None] = {}
+    found: list[tuple[int, NDArray[np.float64]]] = []
+    placed = unplaced = 0
+    for m, mesh in enumerate(gltf.items("meshes")):
+        mesh_name = mesh.get("name")
+        label = mesh_name if isinstance(mesh_name, str) and mesh_name else f"mesh{m}"
+        triangle_primitives = [
+            (p, primitive)
+            for p, primitive in enumerate(mesh["primitives"])
+            if primitive.get("mode", _TRIANGLES) in (_TRIANGLES, _TRIANGLE_STRIP)
+        ]
+        for p, primitive in triangle_primitives:
+            if m not in worlds:
+                unplaced += 1
+                continue
+            placed += 1
+            key = _primitive_key(primitive)
+            if key not in part_of_key:
+                where = f"meshes[{m}].primitives[{p}]"
+                vertices, faces, normals = primitive_triangles(gltf, where, primitive)
+                part_name = label if len(triangle_primitives) == 1 else f"{label}.{p}"
+                part = _gltf_part(
+                    gltf, part_name, vertices, faces, normals, primitive, materials, notes
+                )
+                part_of_key[key] = None if part is None else len(parts)
+                if part is not None:
+                    parts.append(part)
+            index = part_of_key[key]
+            if index is not None:
+                found.extend((index, world) for world in worlds[m])
+    if unplaced and not placed:
+        raise MeshError("empty", f"{name}: no node of the scene places a mesh")
+    if unplaced:
+        notes.warnings.append(f"{unplaced} mesh(es) that no node of the scene places left out")
+    return parts, _enu_placements(name, found)
+
+
+def _enu_placements(name: str, found: list[tuple[int, NDArray[np.float64]]]) -> list[Placement]:
+    """Placements with world matrices taken from the file's y-up frame to ENU, in a
+    stable order (by part, then matrix)."""
+    keyed = []
+    for part, matrix in found:
+        with np.errstate(invalid="ignore"):  # inf · 0 in an overflowed matrix
+            world = Y_UP_TO_ENU @ matrix @ Y_UP_TO_ENU.T
+        if not np.isfinite(world).all():
+            raise MeshError("bad_input", f"{name}: a node has a non-finite transform")
+        keyed.append((part, tuple(world.ravel().tolist()), world))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [Placement(part=part, matrix=world) for part, _, world in keyed]
+
+
+def _read_through_trimesh(
+    gltf: _Gltf, limits: InputLimits, materials: _GltfMaterials, notes: _Notes
+) -> tuple[list[MeshPart], list[Placement]]:
+    """Parts and placements of a file with Draco primitives: trimesh decodes them (and,
+    to keep one code path per file, reads its plain primitives and nodes too)."""
+    name = gltf.name
     # a GLB without a BIN chunk holds only data: URIs, which trimesh reads as .gltf
     file_type = "glb" if gltf.bin_chunk is not None else "gltf"
     scene = _load_trimesh(name, _for_trimesh(gltf), file_type, _Resolver(name, None, 0))
     _check_geometry_counts(name, scene, limits)
-    for m, mesh in enumerate(gltf.items("meshes")):
-        for p, primitive in enumerate(mesh["primitives"]):
-            if primitive.get("mode", _TRIANGLES) not in _TRIMESH_MODES:
-                notes.skipped_geometries += 1
-                notes.warnings.append(
-                    f"meshes[{m}].primitives[{p}]: trimesh does not read triangle fans, "
-                    "line loops or line strips"
-                )
-    materials = _GltfMaterials(gltf, notes)
     primitives = _geometry_primitives(gltf, scene)
-
     parts: list[MeshPart] = []
     part_of: dict[str, int] = {}
     part_of_key: dict[str, int] = {}
-    for geometry_name, geometry in _placed_meshes(name, scene, notes):
+    for geometry_name, geometry in _placed_meshes(name, scene, notes, count_skipped=False):
         mesh_index, primitive_index = primitives[geometry_name]
         primitive = gltf.items("meshes")[mesh_index]["primitives"][primitive_index]
-        # Meshes that repeat another's primitive exactly (trimesh's own exporter writes
-        # copies that way) share one part, so they become instances.
-        key = json.dumps(
-            [
-                primitive.get("mode", _TRIANGLES),
-                primitive.get("attributes"),
-                primitive.get("indices"),
-                primitive.get("material"),
-                primitive.get("extensions"),
-            ],
-            sort_keys=True,
-        )
+        key = _primitive_key(primitive)
         if key in part_of_key:
             part_of[geometry_name] = part_of_key[key]
             continue
-        part = _gltf_part(gltf, geometry_name, geometry, primitive, materials, notes)
+        part = _trimesh_part(gltf, geometry_name, geometry, primitive, materials, notes)
         if part is not None:
             part_of[geometry_name] = part_of_key[key] = len(parts)
             parts.append(part)
@@ -169,7 +248,7 @@ def _geometry_primitives(gltf: _Gltf, scene: trimesh.Scene) -> dict[str, tuple[i
     return found
 
 
-def _gltf_part(
+def _trimesh_part(
     gltf: _Gltf,
     geometry_name: str,
     geometry: trimesh.Trimesh,
@@ -177,23 +256,53 @@ def _gltf_part(
     materials: _GltfMaterials,
     notes: _Notes,
 ) -> MeshPart | None:
-    name = gltf.name
+    """A part from trimesh's geometry of a primitive (Draco-decoded or plain)."""
     vertices = np.asarray(geometry.vertices)
     attributes: dict[str, int] = primitive["attributes"]
     accessors = gltf.items("accessors")
     draco = _DRACO in (primitive.get("extensions") or {})
     if draco and "bufferView" not in accessors[attributes["POSITION"]] and not vertices.any():
         # trimesh leaves zero placeholders (and only logs) when Draco fails to decode
-        raise MeshError("bad_input", f"{name}: {geometry_name}: Draco data did not decode")
+        raise MeshError("bad_input", f"{gltf.name}: {geometry_name}: Draco data did not decode")
     if not draco and len(vertices) != accessors[attributes["POSITION"]]["count"]:
-        raise MeshError("bad_input", f"{name}: {geometry_name}: geometry does not match its mesh")
+        raise MeshError(
+            "bad_input", f"{gltf.name}: {geometry_name}: geometry does not match its mesh"
+        )
+    normals = _file_normals(geometry) if "NORMAL" in attributes else None
+    return _gltf_part(
+        gltf,
+        geometry_name,
+        vertices,
+        np.asarray(geometry.faces),
+        normals,
+        primitive,
+        materials,
+        notes,
+        decoded=geometry if draco else None,
+    )
+
+
+def _gltf_part(
+    gltf: _Gltf,
+    part_name: str,
+    vertices: NDArray[Any],
+    faces: NDArray[Any],
+    normals: NDArray[Any] | None,
+    primitive: dict[str, Any],
+    materials: _GltfMaterials,
+    notes: _Notes,
+    decoded: trimesh.Trimesh | None = None,
+) -> MeshPart | None:
+    """A part from a primitive's geometry (file frame) with its material, UVs and
+    colours read from the file, or from trimesh's ``decoded`` arrays for Draco."""
+    attributes: dict[str, int] = primitive["attributes"]
     material, tex_coord, transform = materials.get(primitive.get("material"))
     uvs: NDArray[np.float64] | None
     colors: NDArray[np.uint8] | None
-    if draco:
+    if decoded is not None:
         # Draco attributes exist only in trimesh's decoded arrays (TEXCOORD_0 only).
-        uvs = _trimesh_uvs(geometry) if tex_coord == 0 else None
-        colors = _trimesh_colors(geometry)
+        uvs = _trimesh_uvs(decoded) if tex_coord == 0 else None
+        colors = _trimesh_colors(decoded)
     else:
         uvs = _gltf_uvs(gltf, attributes.get(f"TEXCOORD_{tex_coord}"), len(vertices))
         colors = _gltf_colors(gltf, attributes.get("COLOR_0"), len(vertices))
@@ -201,14 +310,14 @@ def _gltf_part(
         uvs = _texture_transform(uvs, transform)
     if material.texture is not None and uvs is None:
         notes.warnings.append(
-            f"{geometry_name}: texture left out, TEXCOORD_{tex_coord} is not available"
+            f"{part_name}: texture left out, TEXCOORD_{tex_coord} is not available"
         )
     return _make_part(
-        name,
-        geometry_name,
+        gltf.name,
+        part_name,
         vertices=vertices,
-        faces=np.asarray(geometry.faces),
-        normals=_file_normals(geometry) if "NORMAL" in attributes else None,
+        faces=faces,
+        normals=normals,
         uvs=uvs,
         colors=colors,
         material=material,
@@ -216,30 +325,10 @@ def _gltf_part(
     )
 
 
-def _read_accessor(gltf: _Gltf, index: int) -> NDArray[Any] | None:
-    """The typed (count, width) array of a vector accessor (None without a bufferView);
-    bounds were checked by the pre-flight."""
-    accessor = gltf.items("accessors")[index]
-    if "bufferView" not in accessor:
-        return None
-    view = gltf.items("bufferViews")[accessor["bufferView"]]
-    dtype = np.dtype(COMPONENT_DTYPES[accessor["componentType"]]).newbyteorder("<")
-    width = TYPE_WIDTHS[accessor["type"]]
-    element = dtype.itemsize * width
-    stride = view.get("byteStride", element)
-    count = accessor["count"]
-    start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
-    raw = np.frombuffer(gltf.buffers[view["buffer"]], dtype=np.uint8)
-    rows = np.lib.stride_tricks.as_strided(
-        raw[start:], shape=(count, element), strides=(stride, 1), writeable=False
-    )
-    return np.ascontiguousarray(rows).view(dtype).reshape(count, width)
-
-
 def _gltf_uvs(gltf: _Gltf, accessor: int | None, count: int) -> NDArray[np.float64] | None:
     if accessor is None:
         return None
-    values = _read_accessor(gltf, accessor)
+    values = read_accessor(gltf, accessor)
     if values is None or values.shape != (count, 2):
         raise MeshError("bad_input", f"{gltf.name}: texture coordinates do not fit the mesh")
     if values.dtype not in (np.float32, np.uint8, np.uint16):
@@ -250,7 +339,7 @@ def _gltf_uvs(gltf: _Gltf, accessor: int | None, count: int) -> NDArray[np.float
 def _gltf_colors(gltf: _Gltf, accessor: int | None, count: int) -> NDArray[np.uint8] | None:
     if accessor is None:
         return None
-    values = _read_accessor(gltf, accessor)
+    values = read_accessor(gltf, accessor)
     if values is None or values.shape[0] != count or values.shape[1] not in (3, 4):
         raise MeshError("bad_input", f"{gltf.name}: COLOR_0 does not fit the mesh")
     if values.dtype not in (np.float32, np.uint8, np.uint16):

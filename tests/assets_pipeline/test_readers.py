@@ -620,6 +620,137 @@ def test_a_gltf_whose_meshes_no_node_places_is_empty():
     assert "no node" in caught.value.message
 
 
+def _both_ways(document: dict[str, Any]) -> tuple[SourceScene, SourceScene]:
+    """The document read directly and through trimesh (the Draco path), same notes."""
+    from assets_pipeline.readers.common import _Notes
+    from assets_pipeline.readers.gltf import (
+        _GltfMaterials,
+        _read_direct,
+        _read_through_trimesh,
+    )
+    from assets_pipeline.readers.gltf_preflight import _parse_gltf_json, _preflight
+
+    scenes = []
+    for read in (_read_direct, _read_through_trimesh):
+        gltf = _parse_gltf_json("both.gltf", json.dumps(document).encode())
+        _preflight(gltf, InputLimits())
+        notes = _Notes()
+        materials = _GltfMaterials(gltf, notes)
+        if read is _read_direct:
+            parts, placements = _read_direct(gltf, materials, notes)
+        else:
+            parts, placements = _read_through_trimesh(gltf, InputLimits(), materials, notes)
+        scenes.append(SourceScene(parts=parts, placements=placements))
+    return scenes[0], scenes[1]
+
+
+def test_the_direct_reader_agrees_with_trimesh_on_hierarchy_primitives_and_copies():
+    box = unit_box()
+    document = gltf_document(
+        box.vertices,
+        box.faces,
+        attributes={"NORMAL": np.asarray(box.vertex_normals, dtype=np.float32)},
+        material={"name": "a"},
+    )
+    document["materials"].append({"name": "b"})
+    primitive = document["meshes"][0]["primitives"][0]
+    document["meshes"][0]["primitives"].append({**primitive, "material": 1})
+    document["meshes"].append({"name": "copy", "primitives": [dict(primitive)]})
+    turn = [0.0, np.sin(np.pi / 8), 0.0, np.cos(np.pi / 8)]
+    document["nodes"] = [
+        {"translation": [0, 10, 0], "rotation": turn, "children": [1, 2]},
+        {"translation": [1, 0, 0], "mesh": 0, "scale": [2, 2, 2]},
+        {"matrix": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1, 0, 4, 5, 6, 1], "mesh": 1},
+        {"mesh": 1, "scale": [1, 3, 1]},
+    ]
+    document["scenes"] = [{"nodes": [0, 3]}]
+
+    direct, through_trimesh = _both_ways(document)
+
+    assert len(direct.parts) == len(through_trimesh.parts) == 2  # the copy is an instance
+    for ours, theirs in zip(direct.parts, through_trimesh.parts, strict=True):
+        assert ours.material_name == theirs.material_name
+        assert np.array_equal(ours.positions_m, theirs.positions_m)
+        assert np.array_equal(ours.indices, theirs.indices)
+        assert ours.normals is not None
+        assert theirs.normals is not None
+        assert np.allclose(ours.normals, theirs.normals)
+    assert [p.part for p in direct.placements] == [p.part for p in through_trimesh.placements]
+    for ours_at, theirs_at in zip(direct.placements, through_trimesh.placements, strict=True):
+        assert np.allclose(ours_at.matrix, theirs_at.matrix, atol=1e-12)
+
+
+def test_a_triangle_strip_keeps_its_winding_on_every_triangle():
+    # a strip of two triangles over a unit square in the xz plane, both facing +y (up)
+    square = [[0, 0, 0], [0, 0, -1], [1, 0, 0], [1, 0, -1]]
+    document = gltf_document(square, [0, 2, 1, 3])
+    document["meshes"][0]["primitives"][0]["mode"] = 5
+
+    part = read_gltf(document).parts[0]
+
+    corners = part.positions_m[part.indices.astype(np.int64)]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    assert len(part.indices) == 2
+    assert (normals[:, 2] > 0).all()  # ENU up: both front faces look up
+
+
+def test_interleaved_vertex_data_is_read_through_its_stride():
+    document = gltf_document(TRIANGLE, [0, 1, 2])
+    blob = np.zeros((3, 6), dtype=np.float32)  # position then normal per vertex, 24 B stride
+    blob[:, :3] = np.asarray(TRIANGLE, dtype=np.float32) * 2
+    blob[:, 3:] = [0, 0, 1]
+    indices = np.array([0, 1, 2], dtype=np.uint16)
+    data = blob.tobytes() + indices.tobytes()
+    uri = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+    document["buffers"] = [{"byteLength": len(data), "uri": uri}]
+    document["bufferViews"] = [
+        {"buffer": 0, "byteOffset": 0, "byteLength": blob.nbytes, "byteStride": 24},
+        {"buffer": 0, "byteOffset": blob.nbytes, "byteLength": indices.nbytes},
+    ]
+    document["accessors"] = [
+        {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"},
+        {"bufferView": 0, "byteOffset": 12, "componentType": 5126, "count": 3, "type": "VEC3"},
+        {"bufferView": 1, "componentType": 5123, "count": 3, "type": "SCALAR"},
+    ]
+    document["meshes"][0]["primitives"][0] = {
+        "attributes": {"POSITION": 0, "NORMAL": 1},
+        "indices": 2,
+    }
+
+    part = read_gltf(document).parts[0]
+
+    assert as_enu(np.asarray(TRIANGLE, dtype=np.float64) * 2) == positions(read_gltf(document))
+    assert part.normals is not None
+    assert part.normals.tolist() == [[0.0, -1.0, 0.0]] * 3  # glTF +z is ENU south
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["nodes"][0].update(translation=[1, "up", 0]), "translation"),
+        (lambda d: d["nodes"][0].update(rotation=[0, 0, 1]), "rotation"),
+        (lambda d: d["nodes"][0].update(matrix=[1.0] * 15), "matrix"),
+        (  # each scale is finite, their product is not
+            lambda d: d.update(
+                nodes=[{"scale": [1e308] * 3, "children": [1]}, {"mesh": 0, "scale": [1e10] * 3}]
+            ),
+            "non-finite",
+        ),
+        (lambda d: d["accessors"][1].update(count=2), "multiple of 3"),
+        (lambda d: d["accessors"][1].update(componentType=5126), "unsigned integer"),
+    ],
+)
+def test_bad_node_transforms_and_index_accessors_name_the_problem(change: Any, reason: str):
+    document = gltf_document(TRIANGLE, [0, 1, 2])
+    change(document)
+
+    error = error_of("odd.gltf", json.dumps(document).encode())
+
+    assert error.code == "bad_input"
+    assert reason in error.message
+    assert "odd.gltf" in error.message
+
+
 # ------------------------------------------------------------------ hostile glTF
 
 
