@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import trimesh
 
-from assets_pipeline.mesh import MeshError, MeshPart, Placement, SourceScene
+from assets_pipeline.mesh import MeshError, MeshPart, Placement, SourceScene, merge_parts
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from assets_pipeline.steps.lod import grid_shape, lod_chain
 from assets_pipeline.steps.optimize import optimize_order
-from assets_pipeline.steps.prepare import bake, group_scene, weld, with_normals
+from assets_pipeline.steps.prepare import bake, bake_runs, group_scene, weld, with_normals
 from assets_pipeline.steps.quantize import (
     PositionGrid,
     UvRange,
@@ -123,6 +123,49 @@ def test_baking_a_mirror_keeps_faces_pointing_out():
     centre_to_face = tri.mean(axis=1)
 
     assert ((face * centre_to_face).sum(axis=1) > 0).all()
+
+
+def _baked_by_hand(part: MeshPart, matrix: np.ndarray) -> MeshPart:
+    """The textbook bake: points by M, normals by M's inverse transpose, winding flipped
+    by a mirror."""
+    linear = matrix[:3, :3]
+    positions = part.positions_m.astype(np.float64) @ linear.T + matrix[:3, 3]
+    assert part.normals is not None
+    normals = part.normals.astype(np.float64) @ np.linalg.inv(linear)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    indices = part.indices[:, ::-1] if np.linalg.det(linear) < 0 else part.indices
+    return MeshPart(
+        part.name,
+        positions.astype(np.float32),
+        np.ascontiguousarray(indices),
+        normals=normals.astype(np.float32),
+    )
+
+
+def test_baking_runs_in_one_pass_equals_baking_each_part_then_merging():
+    parts = [
+        with_normals(part_of(trimesh.creation.box((1, 2, 3)), "a")),
+        with_normals(part_of(trimesh.creation.cone(1, 2), "b")),
+        with_normals(part_of(trimesh.creation.icosphere(1), "c")),
+    ]
+    turned = trimesh.transformations.rotation_matrix(0.7, [0.2, 0.3, 1.0], [1, 2, 3])
+    mirror = np.diag([1.0, -2.0, 1.0, 1.0])
+    mirror[:3, 3] = [50, 0, -4]
+    matrices = [turned, np.eye(4), mirror]
+
+    one_pass = bake_runs(
+        merge_parts(parts, "all"),
+        [p.vertex_count for p in parts],
+        [p.triangle_count for p in parts],
+        matrices,
+    )
+    each = merge_parts([_baked_by_hand(p, m) for p, m in zip(parts, matrices, strict=True)], "all")
+
+    assert np.allclose(one_pass.positions_m, each.positions_m, atol=1e-5)
+    assert np.array_equal(one_pass.indices, each.indices)  # the mirrored run is flipped
+    assert one_pass.normals is not None
+    assert each.normals is not None
+    assert np.allclose(one_pass.normals, each.normals, atol=1e-6)
 
 
 def test_a_grid_terrain_chain_stays_on_its_grid_and_keeps_its_border():
