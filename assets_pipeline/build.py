@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -216,6 +216,13 @@ def _textures(
     return encoded, reports, time.perf_counter() - started
 
 
+def _late_texture(
+    job: Future[tuple[dict[int, EncodedTexture], list[TextureReport], float]], source_id: int
+) -> Callable[[], EncodedTexture]:
+    """A call that waits for the texture job and returns one of its textures."""
+    return lambda: job.result()[0][source_id]
+
+
 def _ordered(level: Level) -> MeshPart:
     # grids keep row order: regular deltas compress far better than cache order
     if grid_shape(level.part) is not None:
@@ -278,9 +285,15 @@ def build_scene(
         raise
     if on_step is not None:
         on_step("textures")
-    textures, texture_reports, texture_s = texture_job.result()
-    steps.record("textures", texture_s)
-    texture_files = {n: b for t in textures.values() for n, b in t.files().items()}
+    # Level 0's GLB is written while the textures may still be encoding: the writer waits
+    # for a texture only after every geometry stream is encoded.
+    late_textures = {
+        id(texture): _late_texture(texture_job, id(texture))
+        for group in groups
+        if (texture := group.part.base_color_texture) is not None
+    }
+    texture_reports: list[TextureReport] = []
+    texture_files: dict[str, bytes] | None = None  # known once level 0 is written
     # errors are measured against the sanitized, merged source at full float precision
     diagonal = float(np.linalg.norm(np.ptp(reference[0], axis=0))) or 1.0
     lods: list[Lod] = []
@@ -292,7 +305,7 @@ def build_scene(
                 OutputMesh(
                     full_detail[g] if k == 0 else _ordered(chain[min(k, len(chain) - 1)]),
                     group.matrices,
-                    textures.get(id(group.part.base_color_texture)),
+                    late_textures.get(id(group.part.base_color_texture)),
                 )
                 for g, (group, chain) in enumerate(zip(groups, chains, strict=True))
             ]
@@ -305,6 +318,10 @@ def build_scene(
                 len(lods),
                 external_textures=external_textures,
             )
+            if texture_files is None:  # writing level 0 waited for every texture
+                textures, texture_reports, texture_s = texture_job.result()
+                steps.record("textures", texture_s)
+                texture_files = {n: b for t in textures.values() for n, b in t.files().items()}
             # gzip and brotli release the GIL: compress the level while it is being measured
             gzip_body = background.submit(_gzip, glb) if precompress else None
             brotli_body = background.submit(_brotli, glb) if precompress else None
@@ -365,7 +382,7 @@ def build_scene(
         instanced_meshes=sum(1 for g in groups if g.instanced),
         skipped_levels=skipped,
         step_seconds=steps.seconds,
-        texture_files=texture_files if external_textures else {},
+        texture_files=texture_files if external_textures and texture_files else {},
     )
 
 

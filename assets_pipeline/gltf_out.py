@@ -10,8 +10,9 @@ holds one kind of value.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import DracoPy
 import meshoptimizer
@@ -61,13 +62,23 @@ ENU_TO_GLTF = np.array(
 )
 
 
+# A texture, or a call that waits for one still being encoded: the writer asks for the
+# image bytes only after every vertex and index stream is encoded, so that work overlaps
+# the (longer) texture encode instead of queueing behind it.
+TextureSource = Union["EncodedTexture", Callable[[], "EncodedTexture"]]
+
+
 @dataclass(frozen=True, eq=False)
 class OutputMesh:
     """A part ready to write (optimised order, ENU) and its placements (ENU matrices)."""
 
     part: MeshPart
     matrices: list[Matrix4]
-    texture: EncodedTexture | None = None
+    texture: TextureSource | None = None
+
+
+def _resolved(texture: TextureSource) -> EncodedTexture:
+    return texture() if callable(texture) else texture
 
 
 @dataclass(frozen=True)
@@ -272,6 +283,7 @@ def write_compressed_glb(
     materials: list[dict[str, Any]] = []
     textures: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
+    late_textures: list[tuple[TextureSource, dict[str, Any]]] = []
     for mesh in meshes:
         part = mesh.part
         points = gltf_points(part.positions_m)
@@ -331,7 +343,8 @@ def write_compressed_glb(
             attributes["TEXCOORD_0"] = w.accessor(
                 w.vertex_view(uv_range.quantize(part.uvs)), UNSIGNED_SHORT, "VEC2", len(q)
             )
-            texture_info = _texture(w, mesh.texture, textures, images)
+            texture_info = {"index": -1}  # set once the texture is ready, below
+            late_textures.append((mesh.texture, texture_info))
             w.extensions.add("KHR_texture_transform")
             texture_info["extensions"] = {
                 "KHR_texture_transform": {
@@ -365,6 +378,8 @@ def write_compressed_glb(
             node["extensions"] = {"EXT_mesh_gpu_instancing": _instances(w, mesh.matrices, grid)}
             w.extensions.add("EXT_mesh_gpu_instancing")
         nodes.append(node)
+    for source, info in late_textures:  # images go last in the buffer
+        info["index"] = _texture(w, _resolved(source), textures, images)["index"]
     return _finish(w, nodes, gltf_meshes, materials, textures, images, extras)
 
 
@@ -426,7 +441,7 @@ def _draco_primitive(
     if textured and "TEXCOORD_0" in ids:
         assert mesh.texture is not None
         attributes["TEXCOORD_0"] = w.accessor_only(FLOAT, "VEC2", count)
-        texture_info = _texture(w, mesh.texture, textures, images)
+        texture_info = _texture(w, _resolved(mesh.texture), textures, images)
     if "COLOR_0" in ids:
         attributes["COLOR_0"] = w.accessor_only(UNSIGNED_BYTE, "VEC4", count, normalized=True)
     faces = len(np.asarray(decoded.faces).reshape(-1, 3))

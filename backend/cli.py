@@ -228,11 +228,11 @@ def assets_build(
 
     steps = [
         "read",
-        "sanitize",
         "merge",
+        "sanitize",
         "simplify",
-        "textures",
         "optimize",
+        "textures",
         "encode",
         "measure",
         "tiles",

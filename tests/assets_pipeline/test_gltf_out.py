@@ -17,7 +17,7 @@ from assets_pipeline.mesh import MeshPart, Texture
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from assets_pipeline.steps.optimize import optimize_order
 from assets_pipeline.steps.prepare import with_normals
-from assets_pipeline.textures import encode_texture
+from assets_pipeline.textures import EncodedTexture, encode_texture
 from tests.gltf_validator import problems, validate_glbs
 
 CODECS = ["meshopt", "draco", "none"]
@@ -153,6 +153,28 @@ def test_textures_ship_as_webp_with_a_fallback_and_uvs_survive(
     p = part.positions_m.astype(np.float64)
     source = matched(primitive.positions, np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1))
     assert np.abs(primitive.uvs - part.uvs[source]).max() < 1e-3
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
+    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: str
+):
+    asked: list[str] = []
+
+    def later() -> EncodedTexture:
+        asked.append("texture")
+        assert isinstance(textured_quad.texture, EncodedTexture)
+        return textured_quad.texture
+
+    late = OutputMesh(textured_quad.part, textured_quad.matrices, later)
+    options = EncodeOptions(codec=codec)  # type: ignore[arg-type]
+
+    data = write_compressed_glb([late, late], options)  # two meshes, one texture
+
+    assert asked == ["texture", "texture"]
+    document, _ = read_glb(data)
+    assert len(document["images"]) == 2  # the WebP and its fallback, written once
+    assert write_compressed_glb([late], options) == outputs[f"textured-{codec}"]
 
 
 def test_meshopt_is_much_smaller_than_plain_quantized(outputs: dict[str, bytes]):
