@@ -71,29 +71,21 @@ def sanitize(part: MeshPart, limits: MeshLimits | None = None) -> tuple[MeshPart
     """
     check_limits(part, limits or MeshLimits())
     tri = part.indices
-    repeated = (tri[:, 0] == tri[:, 1]) | (tri[:, 1] == tri[:, 2]) | (tri[:, 0] == tri[:, 2])
-    p = part.positions_m.astype(np.float64)
-    corners = p[tri]
-    u = corners[:, 1] - corners[:, 0]
-    v = corners[:, 2] - corners[:, 0]
-    # |u × v| written out: np.cross costs more than the arithmetic on small parts
-    doubled_area = np.sqrt(
-        (u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1]) ** 2
-        + (u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2]) ** 2
-        + (u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]) ** 2
-    )
+    a, b, c = (np.ascontiguousarray(tri[:, k]) for k in range(3))
+    repeated = (a == b) | (b == c) | (a == c)
+    # |u × v|² from per-axis columns: contiguous 1-D gathers and arithmetic, several times
+    # faster on large meshes than slicing an (m, 3, 3) array of corners
+    x, y, z = (np.ascontiguousarray(part.positions_m[:, k], dtype=np.float64) for k in range(3))
+    ux, uy, uz = x[b] - x[a], y[b] - y[a], z[b] - z[a]
+    vx, vy, vz = x[c] - x[a], y[c] - y[a], z[c] - z[a]
+    doubled_area_sq = (uy * vz - uz * vy) ** 2 + (uz * vx - ux * vz) ** 2 + (ux * vy - uy * vx) ** 2
     # zero area relative to the mesh scale: collinear or coincident corners
-    scale = float(np.ptp(p, axis=0).max()) or 1.0
-    flat = doubled_area <= (scale * 1e-9) ** 2
+    scale = max(float(np.ptp(x)), float(np.ptp(y)), float(np.ptp(z))) or 1.0
+    flat = doubled_area_sq <= (scale * 1e-9) ** 4
     degenerate = repeated | flat
     # duplicates: the same three vertices in the same cyclic order (opposite winding is a
     # legitimate double-sided sheet, so it stays)
-    rolled = np.where(
-        (tri[:, [0]] <= tri[:, [1]]) & (tri[:, [0]] <= tri[:, [2]]),
-        tri,
-        np.where(tri[:, [1]] <= tri[:, [2]], tri[:, [1, 2, 0]], tri[:, [2, 0, 1]]),
-    )
-    _, first = np.unique(_row_keys(rolled, part.vertex_count), return_index=True)
+    _, first = np.unique(_cyclic_keys(a, b, c, part.vertex_count), return_index=True)
     unique = np.zeros(len(tri), dtype=bool)
     unique[first] = True
     duplicate = ~unique & ~degenerate
@@ -109,11 +101,19 @@ def sanitize(part: MeshPart, limits: MeshLimits | None = None) -> tuple[MeshPart
     return cleaned, report
 
 
-def _row_keys(rows: NDArray[np.uint32], vertex_count: int) -> NDArray[Any]:
-    """One sortable scalar per index triple: equal rows, equal keys. Packing three indices
-    into an int64 makes np.unique several times faster than ``unique(axis=0)``."""
-    if vertex_count < 1 << 21:
-        r = rows.astype(np.int64)
-        return (r[:, 0] << 42) | (r[:, 1] << 21) | r[:, 2]
-    contiguous = np.ascontiguousarray(rows, dtype=np.uint32)
-    return contiguous.view(np.dtype((np.void, 12))).ravel()
+def _cyclic_keys(
+    a: NDArray[np.uint32], b: NDArray[np.uint32], c: NDArray[np.uint32], vertex_count: int
+) -> NDArray[Any]:
+    """One sortable scalar per triangle, equal for triangles with the same corners in the
+    same cyclic order: the sorted corners plus the parity of their order (a rotation
+    keeps it, the opposite winding flips it). Packing into an int64 makes np.unique
+    several times faster than ``unique(axis=0)``; huge meshes fall back to 13-byte rows."""
+    lo = np.minimum(np.minimum(a, b), c).astype(np.int64)
+    hi = np.maximum(np.maximum(a, b), c).astype(np.int64)
+    mid = a.astype(np.int64) + b + c - lo - hi
+    parity = ((a > b).astype(np.int64) + (a > c) + (b > c)) & 1
+    bits = max(1, int(vertex_count - 1).bit_length())
+    if 3 * bits + 1 <= 63:
+        return (((lo << (2 * bits)) | (mid << bits) | hi) << 1) | parity
+    rows = np.column_stack((lo, mid, hi, parity)).astype(np.uint32)
+    return np.ascontiguousarray(rows).view(np.dtype((np.void, 16))).ravel()
