@@ -266,6 +266,67 @@ def test_the_search_picks_the_lowest_quality_reaching_the_target_on_the_whole_im
     assert result.psnr_db >= 38.0
 
 
+@pytest.mark.parametrize(
+    "guess_sample",
+    [
+        lambda pixels: np.random.default_rng(1).integers(0, 256, (256, 512, 3), dtype=np.uint8),
+        lambda pixels: np.full((256, 512, 3), 128, dtype=np.uint8),
+    ],
+    ids=["guess-too-high", "guess-too-low"],
+)
+def test_a_wrong_first_guess_does_not_change_the_answer(
+    busy_photo: NDArray[np.uint8],
+    busy_photo_best_quality: int,
+    guess_sample: Callable[[NDArray[np.uint8]], NDArray[np.uint8]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unguided = encode_texture(png_texture(busy_photo), "desktop", target_psnr_db=38.0)
+    monkeypatch.setattr(textures, "_guess_sample", guess_sample)
+
+    misguided = encode_texture(png_texture(busy_photo), "desktop", target_psnr_db=38.0)
+
+    assert misguided.webp_quality == unguided.webp_quality == busy_photo_best_quality
+    assert misguided.webp == unguided.webp
+
+
+def test_the_first_guess_probes_sample_tiles_at_evenly_spaced_ranks_of_detail() -> None:
+    tile = textures.SAMPLE_TILE_PX
+    ids = np.arange(256, dtype=np.uint8).reshape(16, 16)  # a 2048² image has 16 x 16 tiles
+    pixels = np.zeros((2048, 2048, 3), np.uint8)
+    pixels[..., 0] = np.kron(ids, np.ones((tile, tile), np.uint8))  # flat: the tile's id
+    sample_tiles = textures._sample_tiles(pixels)
+    assert sample_tiles is not None
+    sampled = [int(t[0, 0, 0]) for t in sample_tiles]
+    assert len(sampled) == 32
+    rng = np.random.default_rng(4)
+    # noise of a different amplitude in each sampled tile ranks them by detail
+    amplitude = dict(zip(sampled, rng.permutation(np.arange(4, 100, 3)).tolist(), strict=True))
+    for i in sampled:
+        rows, columns = divmod(i, 16)
+        noise = rng.uniform(-1.0, 1.0, (tile, tile, 2)) * amplitude[i]
+        pixels[rows * tile : (rows + 1) * tile, columns * tile : (columns + 1) * tile, 1:] = (
+            128 + noise
+        )
+
+    guess = textures._guess_sample(pixels)
+
+    assert guess is not None
+    assert guess.shape == (2 * tile, 4 * tile, 3)  # 8 tiles, 4 across
+    slots = [(r, c) for r in (0, tile) for c in range(0, 4 * tile, tile)]
+    picked = [int(guess[r, c, 0]) for r, c in slots]
+    by_detail = sorted(sampled, key=amplitude.__getitem__)
+    assert picked == [i for i in sampled if by_detail.index(i) in range(2, 32, 4)]
+    for (r, c), i in zip(slots, picked, strict=True):
+        rows, columns = divmod(i, 16)
+        source = pixels[rows * tile : (rows + 1) * tile, columns * tile : (columns + 1) * tile]
+        assert np.array_equal(guess[r : r + tile, c : c + tile], source)
+
+
+def test_images_with_few_sample_tiles_get_no_separate_first_guess() -> None:
+    assert textures._guess_sample(np.zeros((1024, 1024, 3), np.uint8)) is None  # 8 tiles
+    assert textures._guess_sample(np.zeros((300, 200, 3), np.uint8)) is None  # not sampled
+
+
 def test_the_reported_psnr_is_that_of_the_decoded_webp(small_photo: NDArray[np.uint8]) -> None:
     result = encode_texture(png_texture(small_photo), "desktop")
 
@@ -569,3 +630,35 @@ def test_psnr_refuses_arrays_of_different_shape_or_type() -> None:
         psnr_db(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         psnr_db(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint16))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (2047, 2048, 3),  # an odd number of rows: the last chunk is partial
+        (769, 1001, 4),
+        (5,),
+        (1, 1),
+        (3, 300_000),  # rows wider than a chunk
+        (70_001, 1),  # more rows than a chunk's uint32 column sums may hold
+    ],
+)
+def test_psnr_equals_the_straightforward_formula_exactly(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(shape) * 1000 + shape[0])
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a + rng.integers(-30, 31, shape), 0, 255).astype(np.uint8)
+    b.flat[::7] = 255 - a.flat[::7]  # some errors up to the full 255
+
+    squared = int(((a.astype(np.int64) - b.astype(np.int64)) ** 2).sum())
+    expected = 10.0 * math.log10(255.0 * 255.0 / (float(squared) / a.size))
+
+    assert textures._squared_error_sum(a, b) == squared
+    assert psnr_db(a, b) == expected  # bit for bit, not approximately
+
+
+def test_psnr_column_sums_do_not_overflow_at_the_largest_error() -> None:
+    a = np.zeros((70_001, 1), np.uint8)  # over 2**16 rows in one column, each 255 apart
+    b = np.full((70_001, 1), 255, np.uint8)
+
+    assert textures._squared_error_sum(a, b) == 70_001 * 255**2
+    assert psnr_db(a, b) == 0.0
