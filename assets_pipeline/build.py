@@ -444,7 +444,8 @@ def _encode(
 
     if len(candidates) == 1:
         return write(candidates[0])[0], candidates[0]
-    # Draco, brotli and most of meshopt release the GIL: write the candidates on two cores
+    # DracoPy's encoder releases the GIL (two encodes on two threads take the time of one):
+    # write the candidates on two cores
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="codecs") as pool:
         written = dict(zip(candidates, pool.map(write, candidates), strict=True))
     smallest = min(rough for _, rough in written.values())

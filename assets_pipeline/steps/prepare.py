@@ -61,8 +61,15 @@ def bake_runs(
     owner = np.repeat(runs, vertex_counts)  # the run of every vertex
     positions = part.positions_m.astype(np.float64)
     normals = None if part.normals is None else part.normals.astype(np.float64)
-    # normals take the inverse transpose: n' = n @ inv(L) as a row vector
-    inverse = np.linalg.inv(linear) if normals is not None else None
+    determinants = np.linalg.det(linear)
+    # normals take the inverse transpose: n' = n @ inv(L) as a row vector. A node scaled to
+    # nothing (glTF allows it, to hide a mesh) has no inverse: its normals become zero and
+    # its triangles zero-area ones, which sanitize drops.
+    inverse = None
+    if normals is not None:
+        singular = np.abs(determinants) < 1e-300
+        inverse = np.linalg.inv(np.where(singular[:, None, None], np.eye(3), linear))
+        inverse[singular] = 0.0
     for start in range(0, len(owner), _BAKE_CHUNK_VERTICES):
         rows = slice(start, start + _BAKE_CHUNK_VERTICES)
         own = owner[rows]
@@ -72,7 +79,7 @@ def bake_runs(
     if normals is not None:
         normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     indices = part.indices
-    mirrors = np.linalg.det(linear) < 0
+    mirrors = determinants < 0
     if mirrors.any():
         flip = mirrors[np.repeat(runs, triangle_counts)]
         indices = indices.copy()

@@ -168,6 +168,21 @@ def test_baking_runs_in_one_pass_equals_baking_each_part_then_merging():
     assert np.allclose(one_pass.normals, each.normals, atol=1e-6)
 
 
+def test_a_part_scaled_to_nothing_is_merged_away_not_an_error():
+    house = with_normals(part_of(trimesh.creation.box((10, 10, 6)), "house"))
+    shed = with_normals(part_of(trimesh.creation.box((2, 2, 2)), "shed"))
+    hidden = np.diag([0.0, 0.0, 0.0, 1.0])  # glTF's way of hiding a node
+    scene = SourceScene([house, shed], [Placement(0, np.eye(4)), Placement(1, hidden)])
+
+    [group] = group_scene(scene)
+    cleaned, report = sanitize(group.part)
+
+    assert cleaned.triangle_count == house.triangle_count
+    assert report.degenerate_triangles == shed.triangle_count
+    assert cleaned.normals is not None
+    assert np.isfinite(cleaned.normals).all()
+
+
 def test_a_grid_terrain_chain_stays_on_its_grid_and_keeps_its_border():
     part = terrain_mesh(heightfield(1000, 1000, 65, seed=2, relief_m=40))
 

@@ -300,7 +300,7 @@ async def test_indices_past_the_vertex_count_fail_the_job(target: Target):
         target,
         crafted.square_glb(indices=np.array([0, 1, 2, 0, 2, 4_000], dtype=np.uint16)),
         "invalid_model:bad_input",
-        "attack.glb: GLTF: index out of range, a triangle points at vertex 4000 of 4",
+        "attack.glb: mesh0: index out of range, a triangle points at vertex 4000 of 4",
     )
 
 
