@@ -179,8 +179,11 @@ def _world_surface(
         part = chain[min(k, len(chain) - 1)].part
         local = gltf_points(part.positions_m)
         for matrix in group.matrices:
-            world = to_gltf_matrix(matrix)
-            positions.append(local @ world[:3, :3].T + world[:3, 3])
+            if np.array_equal(matrix, np.eye(4)):  # merged parts: already in the scene frame
+                positions.append(local)
+            else:
+                world = to_gltf_matrix(matrix)
+                positions.append(local @ world[:3, :3].T + world[:3, 3])
             indices.append(part.indices.astype(np.uint32) + offset)
             offset += part.vertex_count
     return np.concatenate(positions), np.concatenate(indices)
@@ -335,7 +338,7 @@ def build_scene(
                 bounds = _enu_bounds(decoded[0], pad_m=0.0)
         else:
             # the source level's extent, padded by a quantization step's worth
-            level_positions = _world_surface(groups, chains, k)[0]
+            level_positions = (reference if k == 0 else _world_surface(groups, chains, k))[0]
             bounds = _enu_bounds(level_positions, pad_m=diagonal * 2.0**-12)
         with steps.step("encode"):
             glb_gzip = gzip_body.result() if gzip_body is not None else None
@@ -476,6 +479,10 @@ def build_asset(
     steps_read = time.perf_counter()
     if on_step is not None:
         on_step("read")
+    # hashlib releases the GIL: hash a large input beside the build, not before it
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+    digest = hashing.submit(lambda: hashlib.sha256(data).hexdigest())
+    hashing.shutdown(wait=False)
     scene = read_asset(name, data, sidecars=sidecars, limits=input_limits or InputLimits())
     read_seconds = time.perf_counter() - steps_read
     built = build_scene(
@@ -484,12 +491,12 @@ def build_asset(
         profile=profile,
         codec=codec,
         source_bytes=len(data),
-        source_sha256=hashlib.sha256(data).hexdigest(),
         on_step=on_step,
         max_levels=max_levels,
         measure=measure,
         precompress=precompress,
         external_textures=external_textures,
     )
+    built.source_sha256 = digest.result()
     built.step_seconds = {"read": read_seconds, **built.step_seconds}
     return built
