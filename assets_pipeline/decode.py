@@ -518,6 +518,7 @@ def _sniff_mime(data: bytes) -> str:
 _CANDIDATES = 16  # nearest centroids whose triangles are measured exactly
 _PROXY_BUDGET = 4  # proxy points per triangle, on average, at most (plus a fixed 250k)
 _CHUNK = 16_384  # points per vectorised batch (bounds memory at ~100 MB)
+_QUERY_THREADS = 2  # scipy runs k-d tree queries on threads of its own (GIL released)
 
 
 def surface_distance(
@@ -579,7 +580,7 @@ def distance_to_surface(
     unresolved: list[NDArray[np.intp]] = []
     for start in range(0, len(points), _CHUNK):
         here = points[start : start + _CHUNK]
-        near, found = tree.query(here, k=k)
+        near, found = tree.query(here, k=k, workers=_QUERY_THREADS)
         near, found = near.reshape(len(here), k), found.reshape(len(here), k)
         triangles = owners[found]
         # The nearest centroid's triangle first: its distance rules most others out.
@@ -595,16 +596,22 @@ def distance_to_surface(
     pending = np.concatenate(unresolved) if unresolved else np.zeros(0, dtype=np.intp)
     for start in range(0, len(pending), _CHUNK // 16):
         which = pending[start : start + _CHUNK // 16]
-        lists = tree.query_ball_point(points[which], best[which] + reach)
+        # every centre within the largest patch radius of beating the best so far ...
+        lists = tree.query_ball_point(points[which], best[which] + reach, workers=_QUERY_THREADS)
         lengths = np.fromiter((len(found) for found in lists), dtype=np.intp, count=len(lists))
         rows = np.repeat(which, lengths)
-        pairs = np.unique(
-            np.stack([rows, owners[np.fromiter(itertools.chain.from_iterable(lists), np.intp)]]),
-            axis=1,
-        )
+        found = np.fromiter(itertools.chain.from_iterable(lists), np.intp, count=int(lengths.sum()))
+        # ... then only those within their own patch's radius of it: a patch further than that
+        # holds no point nearer than the best (one large triangle sets `reach` for all, and
+        # without this the bench city measured millions of needless point-triangle pairs)
+        gap = np.linalg.norm(points[rows] - centres[found], axis=1) - patch_radius[found]
+        near_enough = gap < best[rows]
+        rows, triangles = rows[near_enough], owners[found[near_enough]]
+        pairs = np.unique(rows.astype(np.int64) * len(corners) + triangles)
         if pairs.size:
-            exact = _point_triangle_distance(points[pairs[0]], corners[pairs[1]])
-            np.minimum.at(best, pairs[0], exact)
+            rows, triangles = np.divmod(pairs, len(corners))
+            exact = _point_triangle_distance(points[rows], corners[triangles])
+            np.minimum.at(best, rows, exact)
     return best
 
 
