@@ -598,15 +598,15 @@ def distance_to_surface(
         which = pending[start : start + _CHUNK // 16]
         # every centre within the largest patch radius of beating the best so far ...
         lists = tree.query_ball_point(points[which], best[which] + reach, workers=_QUERY_THREADS)
-        lengths = np.fromiter((len(found) for found in lists), dtype=np.intp, count=len(lists))
+        lengths = np.fromiter((len(ball) for ball in lists), dtype=np.intp, count=len(lists))
         rows = np.repeat(which, lengths)
-        found = np.fromiter(itertools.chain.from_iterable(lists), np.intp, count=int(lengths.sum()))
+        hits = np.fromiter(itertools.chain.from_iterable(lists), np.intp, count=int(lengths.sum()))
         # ... then only those within their own patch's radius of it: a patch further than that
         # holds no point nearer than the best (one large triangle sets `reach` for all, and
         # without this the bench city measured millions of needless point-triangle pairs)
-        gap = np.linalg.norm(points[rows] - centres[found], axis=1) - patch_radius[found]
+        gap = np.linalg.norm(points[rows] - centres[hits], axis=1) - patch_radius[hits]
         near_enough = gap < best[rows]
-        rows, triangles = rows[near_enough], owners[found[near_enough]]
+        rows, triangles = rows[near_enough], owners[hits[near_enough]]
         pairs = np.unique(rows.astype(np.int64) * len(corners) + triangles)
         if pairs.size:
             rows, triangles = np.divmod(pairs, len(corners))

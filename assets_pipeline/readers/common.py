@@ -370,18 +370,27 @@ def _placed_meshes(
 
 
 def _placements(name: str, scene: trimesh.Scene, part_of: dict[str, int]) -> list[Placement]:
-    """One placement per scene-graph node drawing a part, world matrix in ENU."""
-    found: list[tuple[int, tuple[float, ...], NDArray[np.float64]]] = []
+    """One placement per scene-graph node drawing a part."""
+    found: list[tuple[int, NDArray[np.float64]]] = []
     graph = scene.graph
     for node in graph.nodes_geometry:
         matrix, geometry_name = graph[node]
         part = part_of.get(str(geometry_name))
-        if part is None:
-            continue
-        world = Y_UP_TO_ENU @ np.asarray(matrix, dtype=np.float64) @ Y_UP_TO_ENU.T
-        if world.shape != (4, 4) or not np.isfinite(world).all():
-            raise MeshError("bad_input", f"{name}: node {node!r} has a non-finite transform")
-        found.append((part, tuple(world.ravel().tolist()), world))
-    # trimesh's node order and names (random for multi-primitive meshes) are not stable
-    found.sort(key=lambda item: (item[0], item[1]))
-    return [Placement(part=part, matrix=world) for part, _, world in found]
+        if part is not None:
+            found.append((part, np.asarray(matrix, dtype=np.float64).reshape(4, 4)))
+    return _enu_placements(name, found)
+
+
+def _enu_placements(name: str, found: list[tuple[int, NDArray[np.float64]]]) -> list[Placement]:
+    """Placements of (part, world matrix in the file's y-up frame) with the matrices taken
+    to ENU, in a stable order: by part, then matrix (trimesh's node order and names, random
+    for multi-primitive meshes, are not)."""
+    keyed = []
+    for part, matrix in found:
+        with np.errstate(invalid="ignore"):  # inf · 0 in an overflowed matrix
+            world = Y_UP_TO_ENU @ matrix @ Y_UP_TO_ENU.T
+        if not np.isfinite(world).all():
+            raise MeshError("bad_input", f"{name}: a node has a non-finite transform")
+        keyed.append((part, tuple(world.ravel().tolist()), world))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [Placement(part=part, matrix=world) for part, _, world in keyed]

@@ -35,9 +35,9 @@ from assets_pipeline.glb import (
 )
 from assets_pipeline.mesh import MeshError, MeshPart, Placement, Texture
 from assets_pipeline.readers.common import (
-    Y_UP_TO_ENU,
     InputLimits,
     _check_geometry_counts,
+    _enu_placements,
     _file_normals,
     _load_trimesh,
     _make_part,
@@ -152,20 +152,6 @@ def _read_direct(
     if unplaced:
         notes.warnings.append(f"{unplaced} mesh(es) that no node of the scene places left out")
     return parts, _enu_placements(name, found)
-
-
-def _enu_placements(name: str, found: list[tuple[int, NDArray[np.float64]]]) -> list[Placement]:
-    """Placements with world matrices taken from the file's y-up frame to ENU, in a
-    stable order (by part, then matrix)."""
-    keyed = []
-    for part, matrix in found:
-        with np.errstate(invalid="ignore"):  # inf · 0 in an overflowed matrix
-            world = Y_UP_TO_ENU @ matrix @ Y_UP_TO_ENU.T
-        if not np.isfinite(world).all():
-            raise MeshError("bad_input", f"{name}: a node has a non-finite transform")
-        keyed.append((part, tuple(world.ravel().tolist()), world))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [Placement(part=part, matrix=world) for part, _, world in keyed]
 
 
 def _read_through_trimesh(

@@ -35,8 +35,6 @@ class Group:
 def bake(part: MeshPart, matrix: NDArray[np.float64]) -> MeshPart:
     """The part with ``matrix`` applied: normals by the inverse transpose, and winding
     flipped when the matrix mirrors, so front faces stay front faces."""
-    if np.allclose(matrix, np.eye(4)):
-        return part
     return bake_runs(part, [part.vertex_count], [part.triangle_count], [matrix])
 
 

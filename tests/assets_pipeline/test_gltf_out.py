@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from assets_pipeline.decode import decode_glb
 from assets_pipeline.glb import read_glb
-from assets_pipeline.gltf_out import EncodeOptions, OutputMesh, write_compressed_glb
+from assets_pipeline.gltf_out import Codec, EncodeOptions, OutputMesh, write_compressed_glb
 from assets_pipeline.mesh import MeshPart, Texture
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from assets_pipeline.steps.optimize import optimize_order
@@ -20,7 +20,7 @@ from assets_pipeline.steps.prepare import with_normals
 from assets_pipeline.textures import EncodedTexture, encode_texture
 from tests.gltf_validator import problems, validate_glbs
 
-CODECS = ["meshopt", "draco", "none"]
+CODECS: list[Codec] = ["meshopt", "draco", "none"]
 
 
 def yaw(angle_rad: float, east_m: float, north_m: float) -> np.ndarray:
@@ -72,7 +72,7 @@ def outputs(terrain: MeshPart, tree: MeshPart, textured_quad: OutputMesh) -> dic
     forest = [yaw(i * 0.7, 40.0 * i, -25.0 * i) for i in range(12)]
     out = {}
     for codec in CODECS:
-        options = EncodeOptions(codec=codec)  # type: ignore[arg-type]
+        options = EncodeOptions(codec=codec)
         out[f"terrain-{codec}"] = write_compressed_glb([OutputMesh(terrain, [np.eye(4)])], options)
         out[f"forest-{codec}"] = write_compressed_glb([OutputMesh(tree, forest)], options)
         out[f"textured-{codec}"] = write_compressed_glb([textured_quad], options)
@@ -157,7 +157,7 @@ def test_textures_ship_as_webp_with_a_fallback_and_uvs_survive(
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
-    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: str
+    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: Codec
 ):
     asked: list[str] = []
 
@@ -167,7 +167,7 @@ def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
         return textured_quad.texture
 
     late = OutputMesh(textured_quad.part, textured_quad.matrices, later)
-    options = EncodeOptions(codec=codec)  # type: ignore[arg-type]
+    options = EncodeOptions(codec=codec)
 
     data = write_compressed_glb([late, late], options)  # two meshes, one texture
 
