@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,10 +24,11 @@ from assets_pipeline.gltf_out import (
     Codec,
     EncodeOptions,
     OutputMesh,
+    PendingGlb,
     enu_points,
     gltf_points,
+    start_compressed_glb,
     to_gltf_matrix,
-    write_compressed_glb,
 )
 from assets_pipeline.mesh import MeshError, MeshPart, SourceScene, Texture
 from assets_pipeline.readers import InputLimits, read_asset
@@ -36,7 +38,7 @@ from assets_pipeline.steps.prepare import Group, group_scene
 from assets_pipeline.steps.sanitize import MeshLimits, SanitizeReport, sanitize
 from assets_pipeline.textures import EncodedTexture, content_name, encode_texture
 
-PIPELINE_VERSION = "6"  # part of every cache key: bump when outputs change
+PIPELINE_VERSION = "7"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
 CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
@@ -412,12 +414,28 @@ def _brotli(data: bytes) -> bytes:
 
 
 RANKING_BROTLI_QUALITY = 9  # ranks codecs like q11 does, ~10x faster on multi-MB GLBs
-# A first, rough ranking at brotli q5 (another ~8x faster) drops candidates more than
-# twice the size of the best: q11 shrinks an uncompressed GLB at most about a third more
-# than it shrinks the others (the bench city: 32 %), never by half. On the bench terrain
-# and sphere this saves the 1.1-1.6 s that q9 spends on the 8-9 MB uncompressed candidate.
-PRE_RANKING_BROTLI_QUALITY = 5
-PRE_RANKING_MARGIN = 2.0
+# A first, rough ranking drops every candidate that cannot win: brotli at a low quality
+# (the first number) overstates a candidate's q11 size by at most a known factor, so a
+# candidate whose rough size divided by its margin (the second number, that factor with
+# 15-30 % to spare) still exceeds another's rough size is larger after q11 too. Measured on
+# the bench inputs' level 0, q11 shrinks meshopt streams at most 1.09x below their q5 size,
+# Draco 1.02x, and the uncompressed candidate 1.93x below its q2 size (the city). q2 on the
+# 6-9 MB uncompressed candidate costs 0.03-0.05 s where q5 cost 0.14-0.23 s and q9 1-1.6 s;
+# q5 on the others costs 0.01-0.02 s. Only candidates within their margins go on to q9.
+PRE_RANKING: dict[Codec, tuple[int, float]] = {
+    # codec: (brotli quality, margin)
+    "meshopt": (5, 1.25),
+    "draco": (5, 1.25),
+    "none": (2, 2.5),
+}
+
+
+def _codec_workers(candidates: int, textures_pending: bool) -> int:
+    """Threads for writing codec candidates: one per core, less the one a texture still
+    being encoded needs (on two cores, two candidates beside the texture encode slowed it
+    more than they gained: the bench sphere's level 0 took 6 % longer)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(candidates, (cores or 1) - (1 if textures_pending else 0)))
 
 
 def _encode(
@@ -430,35 +448,49 @@ def _encode(
     external_textures: bool,
 ) -> tuple[bytes, str]:
     """The level's GLB with the chosen codec; ``auto`` keeps the smallest after brotli
-    (what travels), not the smallest raw file."""
+    (what travels), not the smallest raw file.
+
+    ``auto`` ranks the candidates without their images: a texture is the same WebP and
+    fallback bytes whatever the codec, so ranking on the vertex and index streams gives
+    the same order, needs no wait for a texture still being encoded, and spares brotli
+    megabytes of incompressible image data per candidate."""
     extras = {"source": name, "level": level, "profile": profile}
     candidates: list[Codec] = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
 
-    def write(candidate: Codec) -> tuple[bytes, int]:
-        """The candidate's GLB and, when ranking, its rough size after brotli."""
+    def start(candidate: Codec) -> PendingGlb:
         options = EncodeOptions(
             codec=candidate,
             position_bits=POSITION_BITS[profile],
             external_textures=external_textures,
         )
-        glb = write_compressed_glb(meshes, options, extras=extras)
-        ranked = codec == "auto"
-        return glb, len(brotli.compress(glb, quality=PRE_RANKING_BROTLI_QUALITY)) if ranked else 0
+        return start_compressed_glb(meshes, options, extras=extras)
 
     if len(candidates) == 1:
-        return write(candidates[0])[0], candidates[0]
-    # DracoPy's encoder releases the GIL (two encodes on two threads take the time of one):
-    # write the candidates on two cores
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="codecs") as pool:
-        written = dict(zip(candidates, pool.map(write, candidates), strict=True))
-    smallest = min(rough for _, rough in written.values())
-    close = [c for c in candidates if written[c][1] <= PRE_RANKING_MARGIN * smallest]
-    if len(close) == 1:
-        return written[close[0]][0], close[0]
-    best = min(
-        close, key=lambda c: len(brotli.compress(written[c][0], quality=RANKING_BROTLI_QUALITY))
+        return start(candidates[0]).finish(), candidates[0]
+
+    def start_and_rank(candidate: Codec) -> tuple[PendingGlb, bytes, int]:
+        """The candidate's pending GLB, its image-less bytes and their rough brotli size."""
+        pending = start(candidate)
+        geometry = pending.geometry_glb()
+        quality = PRE_RANKING[candidate][0]
+        return pending, geometry, len(brotli.compress(geometry, quality=quality))
+
+    textures_pending = any(callable(mesh.texture) for mesh in meshes)
+    workers = _codec_workers(len(candidates), textures_pending)
+    # DracoPy's encoder, meshopt's and brotli release the GIL: candidates run on real cores
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codecs") as pool:
+        written = dict(zip(candidates, pool.map(start_and_rank, candidates), strict=True))
+    smallest = min(rough for _, _, rough in written.values())
+    close = [c for c in candidates if written[c][2] / PRE_RANKING[c][1] <= smallest]
+    best = (
+        close[0]
+        if len(close) == 1
+        else min(
+            close,
+            key=lambda c: len(brotli.compress(written[c][1], quality=RANKING_BROTLI_QUALITY)),
+        )
     )
-    return written[best][0], best
+    return written[best][0].finish(), best
 
 
 def build_asset(

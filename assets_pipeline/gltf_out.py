@@ -257,6 +257,52 @@ def write_compressed_glb(
     extras: dict[str, Any] | None = None,
 ) -> bytes:
     """One GLB holding every mesh; baked meshes share one position grid (no cracks)."""
+    return start_compressed_glb(meshes, options, extras=extras).finish()
+
+
+@dataclass(eq=False)
+class PendingGlb:
+    """A GLB whose vertex and index streams are encoded and whose images are not yet
+    written. Images are the same bytes whatever the codec, so ``--codec auto`` ranks the
+    candidates on :meth:`geometry_glb` while the textures are still being encoded, and
+    finishes only the one it keeps."""
+
+    _writer: _Writer
+    _nodes: list[dict[str, Any]]
+    _meshes: list[dict[str, Any]]
+    _materials: list[dict[str, Any]]
+    _late_textures: list[tuple[TextureSource, dict[str, Any]]]
+    _extras: dict[str, Any] | None
+    _finished: bool = False
+
+    def geometry_glb(self) -> bytes:
+        """The GLB as it would be without its textures and images (for ranking only:
+        texture references in it point nowhere)."""
+        return _finish(self._writer, self._nodes, self._meshes, self._materials, [], [], None)
+
+    def finish(self) -> bytes:
+        """The whole GLB: waits for each texture still being encoded, then writes the
+        images last in the buffer. Once only: it appends to the buffer."""
+        if self._finished:
+            raise RuntimeError("PendingGlb.finish() called twice")
+        self._finished = True
+        textures: list[dict[str, Any]] = []
+        images: list[dict[str, Any]] = []
+        for source, info in self._late_textures:
+            info["index"] = _texture(self._writer, _resolved(source), textures, images)["index"]
+        return _finish(
+            self._writer, self._nodes, self._meshes, self._materials, textures, images, self._extras
+        )
+
+
+def start_compressed_glb(
+    meshes: list[OutputMesh],
+    options: EncodeOptions | None = None,
+    *,
+    extras: dict[str, Any] | None = None,
+) -> PendingGlb:
+    """Encode every vertex and index stream of ``meshes``; :meth:`PendingGlb.finish`
+    adds the images and returns the GLB."""
     options = options or EncodeOptions()
     if not meshes:
         raise MeshError("empty_mesh", "nothing to write")
@@ -281,8 +327,6 @@ def write_compressed_glb(
     nodes: list[dict[str, Any]] = []
     gltf_meshes: list[dict[str, Any]] = []
     materials: list[dict[str, Any]] = []
-    textures: list[dict[str, Any]] = []
-    images: list[dict[str, Any]] = []
     late_textures: list[tuple[TextureSource, dict[str, Any]]] = []
     for mesh in meshes:
         part = mesh.part
@@ -300,10 +344,13 @@ def write_compressed_glb(
         if options.codec == "draco":
             # Draco quantizes on the same grid (no cracks) and decodes to floats, so the
             # node carries no dequantization
-            primitive, draco_texture = _draco_primitive(
-                w, mesh, points, normals, textures, images, grid
-            )
+            primitive, textured = _draco_primitive(w, mesh, points, normals, grid)
             grid = PositionGrid(np.zeros(3), 1.0, options.position_bits)
+            draco_texture: dict[str, Any] | None = None
+            if textured:
+                assert mesh.texture is not None
+                draco_texture = {"index": -1}  # set once the texture is ready, in finish()
+                late_textures.append((mesh.texture, draco_texture))
             materials.append(_material(part, draco_texture))
             primitive["material"] = len(materials) - 1
             gltf_meshes.append({"name": part.name, "primitives": [primitive]})
@@ -343,7 +390,7 @@ def write_compressed_glb(
             attributes["TEXCOORD_0"] = w.accessor(
                 w.vertex_view(uv_range.quantize(part.uvs)), UNSIGNED_SHORT, "VEC2", len(q)
             )
-            texture_info = {"index": -1}  # set once the texture is ready, below
+            texture_info = {"index": -1}  # set once the texture is ready, in finish()
             late_textures.append((mesh.texture, texture_info))
             w.extensions.add("KHR_texture_transform")
             texture_info["extensions"] = {
@@ -378,9 +425,7 @@ def write_compressed_glb(
             node["extensions"] = {"EXT_mesh_gpu_instancing": _instances(w, mesh.matrices, grid)}
             w.extensions.add("EXT_mesh_gpu_instancing")
         nodes.append(node)
-    for source, info in late_textures:  # images go last in the buffer
-        info["index"] = _texture(w, _resolved(source), textures, images)["index"]
-    return _finish(w, nodes, gltf_meshes, materials, textures, images, extras)
+    return PendingGlb(w, nodes, gltf_meshes, materials, late_textures, extras)
 
 
 def _draco_primitive(
@@ -388,12 +433,11 @@ def _draco_primitive(
     mesh: OutputMesh,
     points: NDArray[np.float64],
     normals: NDArray[np.float32] | None,
-    textures: list[dict[str, Any]],
-    images: list[dict[str, Any]],
     grid: PositionGrid,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], bool]:
     """One KHR_draco_mesh_compression primitive: the Draco blob in a buffer view, and
-    accessors without buffer views that describe what it decodes to."""
+    accessors without buffer views that describe what it decodes to; and whether it
+    carries texture coordinates (its texture is written later, with the images)."""
     part = mesh.part
     options = w.options
     extra: dict[str, Any] = {}
@@ -437,11 +481,8 @@ def _draco_primitive(
     }
     if "NORMAL" in ids:
         attributes["NORMAL"] = w.accessor_only(FLOAT, "VEC3", count)
-    texture_info = None
     if textured and "TEXCOORD_0" in ids:
-        assert mesh.texture is not None
         attributes["TEXCOORD_0"] = w.accessor_only(FLOAT, "VEC2", count)
-        texture_info = _texture(w, _resolved(mesh.texture), textures, images)
     if "COLOR_0" in ids:
         attributes["COLOR_0"] = w.accessor_only(UNSIGNED_BYTE, "VEC4", count, normalized=True)
     faces = len(np.asarray(decoded.faces).reshape(-1, 3))
@@ -452,7 +493,7 @@ def _draco_primitive(
         "mode": 4,
         "extensions": {DRACO: {"bufferView": view, "attributes": {k: ids[k] for k in attributes}}},
     }
-    return primitive, texture_info
+    return primitive, "TEXCOORD_0" in attributes
 
 
 def _rotate_normals(normals: NDArray[np.float32], world_gltf: Matrix4) -> NDArray[np.float32]:

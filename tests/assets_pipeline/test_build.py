@@ -109,6 +109,22 @@ def test_full_detail_error_is_only_quantization(built: dict[str, BuiltAsset]):
         assert lod0.error_p99_rel < 1 / 16383, asset.name
 
 
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_auto_keeps_the_codec_whose_level_is_smallest_after_brotli(name: str):
+    data = CORPUS[name]()
+    each = {
+        codec: build_asset(name, data, codec=codec, max_levels=1, measure=False).lods[0]
+        for codec in ("meshopt", "draco", "none")
+    }
+
+    auto = build_asset(name, data, codec="auto", max_levels=1, measure=False).lods[0]
+
+    smallest = min(lod.bytes_brotli for lod in each.values())
+    assert auto.bytes_brotli == smallest, {c: lod.bytes_brotli for c, lod in each.items()}
+    # ranked without its images, written with them: the same bytes as asking for that codec
+    assert auto.glb == each[auto.codec].glb
+
+
 def test_a_city_keeps_its_trees_instanced(built: dict[str, BuiltAsset]):
     assert built["city.glb"].instanced_meshes == 1
     assert built["city.glb"].lods[0].triangle_count == built["city.glb"].source_triangles

@@ -12,7 +12,13 @@ from scipy.spatial import cKDTree
 
 from assets_pipeline.decode import decode_glb
 from assets_pipeline.glb import read_glb
-from assets_pipeline.gltf_out import Codec, EncodeOptions, OutputMesh, write_compressed_glb
+from assets_pipeline.gltf_out import (
+    Codec,
+    EncodeOptions,
+    OutputMesh,
+    start_compressed_glb,
+    write_compressed_glb,
+)
 from assets_pipeline.mesh import MeshPart, Texture
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from assets_pipeline.steps.optimize import optimize_order
@@ -175,6 +181,33 @@ def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
     document, _ = read_glb(data)
     assert len(document["images"]) == 2  # the WebP and its fallback, written once
     assert write_compressed_glb([late], options) == outputs[f"textured-{codec}"]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_pending_glb_ranks_without_images_and_finishes_once(
+    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: Codec
+):
+    asked: list[str] = []
+
+    def later() -> EncodedTexture:
+        asked.append("texture")
+        assert isinstance(textured_quad.texture, EncodedTexture)
+        return textured_quad.texture
+
+    pending = start_compressed_glb(
+        [OutputMesh(textured_quad.part, textured_quad.matrices, later)], EncodeOptions(codec=codec)
+    )
+    geometry = pending.geometry_glb()
+
+    assert asked == []  # ranking does not wait for the texture
+    document, blob = read_glb(geometry)
+    assert "images" not in document
+    finished = pending.finish()
+    assert finished == outputs[f"textured-{codec}"]
+    _, finished_blob = read_glb(finished)
+    assert finished_blob[: len(blob)] == blob  # the images are appended after the streams
+    with pytest.raises(RuntimeError, match="twice"):
+        pending.finish()
 
 
 def test_meshopt_is_much_smaller_than_plain_quantized(outputs: dict[str, bytes]):

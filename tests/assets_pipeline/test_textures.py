@@ -266,30 +266,7 @@ def test_the_search_picks_the_lowest_quality_reaching_the_target_on_the_whole_im
     assert result.psnr_db >= 38.0
 
 
-@pytest.mark.parametrize(
-    "guess_sample",
-    [
-        lambda pixels: np.random.default_rng(1).integers(0, 256, (256, 512, 3), dtype=np.uint8),
-        lambda pixels: np.full((256, 512, 3), 128, dtype=np.uint8),
-    ],
-    ids=["guess-too-high", "guess-too-low"],
-)
-def test_a_wrong_first_guess_does_not_change_the_answer(
-    busy_photo: NDArray[np.uint8],
-    busy_photo_best_quality: int,
-    guess_sample: Callable[[NDArray[np.uint8]], NDArray[np.uint8]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    unguided = encode_texture(png_texture(busy_photo), "desktop", target_psnr_db=38.0)
-    monkeypatch.setattr(textures, "_guess_sample", guess_sample)
-
-    misguided = encode_texture(png_texture(busy_photo), "desktop", target_psnr_db=38.0)
-
-    assert misguided.webp_quality == unguided.webp_quality == busy_photo_best_quality
-    assert misguided.webp == unguided.webp
-
-
-def test_the_first_guess_probes_sample_tiles_at_evenly_spaced_ranks_of_detail() -> None:
+def test_a_large_image_is_sampled_by_8_tiles_at_evenly_spaced_ranks_of_detail() -> None:
     tile = textures.SAMPLE_TILE_PX
     ids = np.arange(256, dtype=np.uint8).reshape(16, 16)  # a 2048² image has 16 x 16 tiles
     pixels = np.zeros((2048, 2048, 3), np.uint8)
@@ -308,23 +285,32 @@ def test_the_first_guess_probes_sample_tiles_at_evenly_spaced_ranks_of_detail() 
             128 + noise
         )
 
-    guess = textures._guess_sample(pixels)
+    sample = textures._sample(pixels)
 
-    assert guess is not None
-    assert guess.shape == (2 * tile, 4 * tile, 3)  # 8 tiles, 4 across
+    assert sample.shape == (2 * tile, 4 * tile, 3)  # 8 tiles, 4 across
     slots = [(r, c) for r in (0, tile) for c in range(0, 4 * tile, tile)]
-    picked = [int(guess[r, c, 0]) for r, c in slots]
+    picked = [int(sample[r, c, 0]) for r, c in slots]
     by_detail = sorted(sampled, key=amplitude.__getitem__)
     assert picked == [i for i in sampled if by_detail.index(i) in range(2, 32, 4)]
     for (r, c), i in zip(slots, picked, strict=True):
         rows, columns = divmod(i, 16)
         source = pixels[rows * tile : (rows + 1) * tile, columns * tile : (columns + 1) * tile]
-        assert np.array_equal(guess[r : r + tile, c : c + tile], source)
+        assert np.array_equal(sample[r : r + tile, c : c + tile], source)
 
 
-def test_images_with_few_sample_tiles_get_no_separate_first_guess() -> None:
-    assert textures._guess_sample(np.zeros((1024, 1024, 3), np.uint8)) is None  # 8 tiles
-    assert textures._guess_sample(np.zeros((300, 200, 3), np.uint8)) is None  # not sampled
+def test_images_with_few_sample_tiles_are_sampled_by_all_of_them_or_whole() -> None:
+    tile = textures.SAMPLE_TILE_PX
+    pixels = np.random.default_rng(2).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    tiles = textures._sample_tiles(pixels)
+    assert tiles is not None
+    assert len(tiles) == 8  # of 64
+    sample = textures._sample(pixels)
+    assert sample.shape == (3 * tile, 3 * tile, 3)  # a 3 x 3 mosaic, the last slot repeated
+    for slot, source in enumerate(tiles):
+        r, c = divmod(slot, 3)
+        assert np.array_equal(sample[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile], source)
+    small = pixels[:300, :200]
+    assert textures._sample(small) is small  # too few tiles to sample: the image itself
 
 
 def test_the_reported_psnr_is_that_of_the_decoded_webp(small_photo: NDArray[np.uint8]) -> None:
