@@ -50,10 +50,16 @@ async def test_a_job_saq_takes_for_lost_runs_to_its_end(own_redis: RedisServer):
     it; the abort must not cut the run short (the database's lease decides that)."""
     started, release = asyncio.Event(), asyncio.Event()
     finished: list[str] = []
+    cut_short: list[str] = []
 
     async def run(job_id: str, beat: Callable[[], Awaitable[None]] | None) -> None:
         started.set()
-        await release.wait()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            if not release.is_set():
+                cut_short.append(job_id)
+            raise
         finished.append(job_id)
 
     queue = SaqJobQueue(own_redis.url, workers=1, lease_s=2)
@@ -79,4 +85,9 @@ async def test_a_job_saq_takes_for_lost_runs_to_its_end(own_redis: RedisServer):
     finally:
         await queue.close()
 
-    assert finished == ["job-1"]
+    # The run saq aborted went on to its end. saq may also deliver the job again: its sweep
+    # races its own dequeue and retries a job it reads as still queued (seen in CI); in the
+    # service the database's job lease turns such a second run away (PublishService).
+    assert cut_short == []
+    assert finished
+    assert set(finished) == {"job-1"}
