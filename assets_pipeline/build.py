@@ -430,6 +430,15 @@ PRE_RANKING: dict[Codec, tuple[int, float]] = {
 }
 
 
+# ``auto`` leaves the uncompressed candidate out of levels with more vertices than this:
+# it loses to meshopt after brotli on everything but a handful of vertices (a 24-vertex box
+# 569 B against 703 B; from a 32-sided cylinder up, meshopt wins, and by more as meshes
+# grow: 1.9x on a 10k-vertex sphere, 1.3-2.2x on the bench inputs), and Draco was smaller
+# than both on every mesh measured. Writing and pre-ranking it cost the bench sphere and
+# terrain ~0.1 s each.
+AUTO_UNCOMPRESSED_MAX_VERTICES = 65_536
+
+
 def _codec_workers(candidates: int, textures_pending: bool) -> int:
     """Threads for writing codec candidates: one per core, less the one a texture still
     being encoded needs (on two cores, two candidates beside the texture encode slowed it
@@ -455,7 +464,12 @@ def _encode(
     the same order, needs no wait for a texture still being encoded, and spares brotli
     megabytes of incompressible image data per candidate."""
     extras = {"source": name, "level": level, "profile": profile}
-    candidates: list[Codec] = ["meshopt", "draco", "none"] if codec == "auto" else [codec]
+    candidates: list[Codec] = [codec] if codec != "auto" else ["meshopt", "draco"]
+    if (
+        codec == "auto"
+        and sum(m.part.vertex_count for m in meshes) <= AUTO_UNCOMPRESSED_MAX_VERTICES
+    ):
+        candidates.append("none")
 
     def start(candidate: Codec) -> PendingGlb:
         options = EncodeOptions(

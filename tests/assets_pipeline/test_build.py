@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import brotli
 import numpy as np
@@ -18,10 +19,12 @@ import pytest
 import trimesh
 from PIL import Image
 
+from assets_pipeline import build as build_module
 from assets_pipeline.batch import run_batch
 from assets_pipeline.build import BuiltAsset, build_asset
 from assets_pipeline.decode import decode_glb
 from assets_pipeline.glb import read_glb, write_glb
+from assets_pipeline.gltf_out import EncodeOptions, OutputMesh, PendingGlb
 from assets_pipeline.mesh import MeshError
 from assets_pipeline.procedural.terrain import heightfield, terrain_mesh
 from tests.conftest import REPO
@@ -123,6 +126,27 @@ def test_auto_keeps_the_codec_whose_level_is_smallest_after_brotli(name: str):
     assert auto.bytes_brotli == smallest, {c: lod.bytes_brotli for c, lod in each.items()}
     # ranked without its images, written with them: the same bytes as asking for that codec
     assert auto.glb == each[auto.codec].glb
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"), [(10**9, {"meshopt", "draco", "none"}), (0, {"meshopt", "draco"})]
+)
+def test_auto_tries_the_uncompressed_candidate_only_on_small_levels(
+    monkeypatch: pytest.MonkeyPatch, limit: int, expected: set[str]
+):
+    asked: list[str] = []
+    start = build_module.start_compressed_glb
+
+    def spy(meshes: list[OutputMesh], options: EncodeOptions, **kwargs: Any) -> PendingGlb:
+        asked.append(options.codec)
+        return start(meshes, options, **kwargs)
+
+    monkeypatch.setattr(build_module, "start_compressed_glb", spy)
+    monkeypatch.setattr(build_module, "AUTO_UNCOMPRESSED_MAX_VERTICES", limit)
+
+    build_asset("bunny.stl", CORPUS["bunny.stl"](), codec="auto", max_levels=1, measure=False)
+
+    assert set(asked) == expected
 
 
 def test_a_city_keeps_its_trees_instanced(built: dict[str, BuiltAsset]):
