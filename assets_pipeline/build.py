@@ -38,7 +38,7 @@ from assets_pipeline.steps.prepare import Group, group_scene
 from assets_pipeline.steps.sanitize import MeshLimits, SanitizeReport, sanitize
 from assets_pipeline.textures import EncodedTexture, content_name, encode_texture
 
-PIPELINE_VERSION = "7"  # part of every cache key: bump when outputs change
+PIPELINE_VERSION = "8"  # part of every cache key: bump when outputs change
 Profile = Literal["desktop", "mobile", "vr"]
 CodecChoice = Literal["meshopt", "draco", "none", "auto"]
 PROFILES: tuple[Profile, ...] = ("desktop", "mobile", "vr")
