@@ -19,6 +19,7 @@ import brotli
 import numpy as np
 from numpy.typing import NDArray
 
+from assets_pipeline._blas import one_blas_thread
 from assets_pipeline.decode import decode_glb, surface_distance
 from assets_pipeline.gltf_out import (
     Codec,
@@ -235,6 +236,7 @@ def _ordered(level: Level) -> MeshPart:
     return optimize_order(level.part)
 
 
+@one_blas_thread
 def build_scene(
     name: str,
     scene: SourceScene,
@@ -507,6 +509,7 @@ def _encode(
     return written[best][0].finish(), best
 
 
+@one_blas_thread
 def build_asset(
     name: str,
     data: bytes,

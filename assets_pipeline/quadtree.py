@@ -24,6 +24,7 @@ import meshoptimizer
 import numpy as np
 from numpy.typing import NDArray
 
+from assets_pipeline._blas import one_blas_thread
 from assets_pipeline.decode import decode_glb, surface_distance
 from assets_pipeline.gltf_out import (
     Codec,
@@ -73,6 +74,7 @@ class QuadtreeTileset:
     depth: int
 
 
+@one_blas_thread
 def build_quadtree(
     scene: SourceScene, origin: tuple[float, float, float], options: QuadtreeOptions | None = None
 ) -> QuadtreeTileset:

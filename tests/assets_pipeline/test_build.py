@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import trimesh
 from PIL import Image
+from threadpoolctl import threadpool_info
 
 from assets_pipeline import build as build_module
 from assets_pipeline.batch import run_batch
@@ -147,6 +148,30 @@ def test_auto_tries_the_uncompressed_candidate_only_on_small_levels(
     build_asset("bunny.stl", CORPUS["bunny.stl"](), codec="auto", max_levels=1, measure=False)
 
     assert set(asked) == expected
+
+
+def test_a_build_runs_with_one_blas_thread_and_restores_the_count_after(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    seen: list[int] = []
+    group_scene = build_module.group_scene
+
+    def spy(scene: Any) -> Any:
+        seen.extend(blas_threads())
+        return group_scene(scene)
+
+    monkeypatch.setattr(build_module, "group_scene", spy)
+    before = blas_threads()
+
+    build_asset("bunny.stl", CORPUS["bunny.stl"](), max_levels=1, measure=False)
+
+    assert before, "numpy's BLAS is not visible to threadpoolctl"
+    assert seen
+    assert set(seen) == {1}
+    assert blas_threads() == before
 
 
 def test_a_city_keeps_its_trees_instanced(built: dict[str, BuiltAsset]):
