@@ -161,18 +161,24 @@ def test_textures_ship_as_webp_with_a_fallback_and_uvs_survive(
     assert np.abs(primitive.uvs - part.uvs[source]).max() < 1e-3
 
 
-@pytest.mark.parametrize("codec", CODECS)
-def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
-    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: Codec
-):
+def late_textured(quad: OutputMesh) -> tuple[OutputMesh, list[str]]:
+    """``quad`` whose texture is a call (as while it is still being encoded), and the
+    list that call appends to each time it is asked."""
     asked: list[str] = []
 
     def later() -> EncodedTexture:
         asked.append("texture")
-        assert isinstance(textured_quad.texture, EncodedTexture)
-        return textured_quad.texture
+        assert isinstance(quad.texture, EncodedTexture)
+        return quad.texture
 
-    late = OutputMesh(textured_quad.part, textured_quad.matrices, later)
+    return OutputMesh(quad.part, quad.matrices, later), asked
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
+    outputs: dict[str, bytes], textured_quad: OutputMesh, codec: Codec
+):
+    late, asked = late_textured(textured_quad)
     options = EncodeOptions(codec=codec)
 
     data = write_compressed_glb([late, late], options)  # two meshes, one texture
@@ -187,16 +193,9 @@ def test_a_texture_still_encoding_is_awaited_once_and_written_like_a_ready_one(
 def test_a_pending_glb_ranks_without_images_and_finishes_once(
     outputs: dict[str, bytes], textured_quad: OutputMesh, codec: Codec
 ):
-    asked: list[str] = []
+    late, asked = late_textured(textured_quad)
 
-    def later() -> EncodedTexture:
-        asked.append("texture")
-        assert isinstance(textured_quad.texture, EncodedTexture)
-        return textured_quad.texture
-
-    pending = start_compressed_glb(
-        [OutputMesh(textured_quad.part, textured_quad.matrices, later)], EncodeOptions(codec=codec)
-    )
+    pending = start_compressed_glb([late], EncodeOptions(codec=codec))
     geometry = pending.geometry_glb()
 
     assert asked == []  # ranking does not wait for the texture
