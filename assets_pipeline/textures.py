@@ -41,8 +41,8 @@ WEBP_METHOD = 4
 # The quality search encodes a mosaic of tiles spread over the image, not the whole image:
 # 128 px tiles (macroblock aligned), every 8th of the image's, and of those, on a large image,
 # 8 at evenly spaced ranks of detail (1/32 of a 2048² image). A probe then costs ≈0.02 s, and
-# the 8 tiles' answer matched the lowest quality reaching the target on the whole image as
-# often as a 36-tile sample's did (8 and 6 of 10 synthetic 2048² photos, the misses one
+# the 8 tiles' answer matched the lowest quality reaching the target on the whole image more
+# often than a 36-tile sample's did (8 against 6 of 10 synthetic 2048² photos, the misses one
 # quality high), for a third of its probing time; tiles picked by position, not by detail,
 # missed by up to 6 qualities.
 SAMPLE_TILE_PX = 128
