@@ -509,7 +509,6 @@ def _encode(
     return written[best][0].finish(), best
 
 
-@one_blas_thread
 def build_asset(
     name: str,
     data: bytes,
